@@ -1,0 +1,835 @@
+/*
+ * buurtctl.c - the operator's command line: accounts and tokens.
+ *
+ *   buurtctl --config FILE [--redis URL] COMMAND ...
+ *
+ * Talks to Redis synchronously through user_store.c; shares the config
+ * file and key files with the daemon. Output contract (scripts and the
+ * acceptance tests rely on it): results on stdout, every error as one line
+ * "buurtctl: <command>: <what was wrong>" on stderr; exit 0 on success, 1
+ * on failure, 2 for usage errors (anything wrong with the arguments
+ * themselves). Phone numbers, passwords, tokens and keys are never printed
+ * in messages.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "channel.h"
+#include "config.h"
+#include "error.h"
+#include "password.h"
+#include "pii.h"
+#include "token.h"
+#include "user_store.h"
+
+#ifndef RELAY_VERSION
+#define RELAY_VERSION "unknown"
+#endif
+
+#define EXIT_USAGE 2
+#define REDIS_TIMEOUT_MS 2000
+#define TTL_MAX (366LL * 24 * 3600) /* longest --ttl: a year */
+#define SHOWN_MAX 80                /* longest user value echoed in errors */
+#define PW_BUF (PASSWORD_MAX_LEN + 2)
+#define OPT_MAX 8
+
+static const char usage_text[] =
+    "usage: buurtctl --config FILE [--redis redis://HOST:PORT] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  user add --login L --role resident|beheerder|boa|police|admin\n"
+    "           [--buurt CODE]... [--wijk CODE]... [--phone E164]\n"
+    "           [--password-file F]\n"
+    "      create an account; the password is the first line of F or of\n"
+    "      standard input (its newline is not part of it); prints the id.\n"
+    "      resident and beheerder need a --buurt, boa needs a --wijk.\n"
+    "  user disable --login L     disable and revoke all its tokens\n"
+    "  user show --login L        id, role, areas, state (no phone, no hash)\n"
+    "  token --login L [--ttl SECONDS]\n"
+    "      print a fresh token for an enabled user\n"
+    "  token revoke --token T     revoke one token (T '-': read stdin)\n"
+    "  token revoke --login L     revoke every token of a user issued so far\n"
+    "\n"
+    "options:\n"
+    "  --config FILE   relay configuration (keys, audience, Redis)\n"
+    "  --redis URL     override the config's Redis address\n"
+    "  --help, --version\n"
+    "\n"
+    "keys: token-key-file / BUURTRELAY_TOKEN_KEY, pii-key-file /\n"
+    "BUURTRELAY_PII_KEY (64 hex digits each). Exit status: 0 ok, 1 failed,\n"
+    "2 usage error.\n";
+
+/* Everything a command needs; one per process. */
+struct ctl {
+    const char *cmd;         /* "user add", for messages */
+    const char *config_path; /* --config */
+    const char *redis_url;   /* --redis, or NULL */
+    struct relay_config cfg;
+    redisContext *redis; /* owned; NULL until connected */
+};
+
+/* One option a command accepts. Single options fill *val; repeatable ones
+ * append to list[] (capacity 'max'). */
+struct opt {
+    const char *name; /* "--login" */
+    const char **val;
+    const char **list;
+    size_t *count;
+    size_t max;
+};
+
+static void fail(const struct ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static int usage(const struct ctl *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Prints "buurtctl: <cmd>: <message>" on stderr. */
+static void fail(const struct ctl *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("buurtctl: ", stderr);
+    if (c && c->cmd)
+        fprintf(stderr, "%s: ", c->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+/* A usage error: one line plus a pointer to --help; returns EXIT_USAGE. */
+static int usage(const struct ctl *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("buurtctl: ", stderr);
+    if (c && c->cmd)
+        fprintf(stderr, "%s: ", c->cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs(" (try --help)\n", stderr);
+    return EXIT_USAGE;
+}
+
+/*
+ * Returns 's' when it is safe to echo in a one-line message (printable
+ * ASCII, not too long), else a placeholder. WHY: a value with a newline or
+ * an escape sequence would break the one-line error contract or the
+ * operator's terminal.
+ */
+static const char *shown(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n >= SHOWN_MAX || s[n] < 0x20 || s[n] > 0x7e)
+            return "(unprintable)";
+    }
+    return s;
+}
+
+/* The option name part of "--name=value", for messages; never the value
+ * (it may be a phone number or a password file's path). */
+static const char *shown_name(const char *arg, size_t len)
+{
+    static char buf[SHOWN_MAX + 1];
+
+    if (len > SHOWN_MAX)
+        return "(too long)";
+    memcpy(buf, arg, len);
+    buf[len] = '\0';
+    return shown(buf);
+}
+
+/*
+ * Parses "--name VALUE" / "--name=VALUE" options from argv[i..argc) against
+ * 'opts' (n entries), also accepting the global --config and --redis.
+ * Returns 0, or EXIT_USAGE after printing why, or -1 for --help (usage
+ * printed, caller exits 0).
+ */
+static int parse_opts(struct ctl *c, int argc, char **argv, int i,
+                      const struct opt *opts, size_t n)
+{
+    for (; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t name_len = eq ? (size_t)(eq - arg) : strlen(arg);
+        const char *value = NULL;
+        const struct opt *o = NULL;
+        const char **global = NULL;
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return -1;
+        }
+        /* Never echo a stray word: it may be a phone number that lost
+         * its --phone. */
+        if (strncmp(arg, "--", 2) != 0)
+            return usage(c, "unexpected argument (#%d on the command line)", i);
+        for (size_t k = 0; k < n && !o; k++) {
+            if (strlen(opts[k].name) == name_len &&
+                strncmp(opts[k].name, arg, name_len) == 0)
+                o = &opts[k];
+        }
+        if (!o && name_len == 8 && strncmp(arg, "--config", 8) == 0)
+            global = &c->config_path;
+        else if (!o && name_len == 7 && strncmp(arg, "--redis", 7) == 0)
+            global = &c->redis_url;
+        else if (!o)
+            return usage(c, "unknown option '%s'", shown_name(arg, name_len));
+        if (eq)
+            value = eq + 1;
+        else if (i + 1 < argc)
+            value = argv[++i];
+        else
+            return usage(c, "%s needs a value", shown_name(arg, name_len));
+
+        if (global) {
+            *global = value;
+        } else if (o->list) {
+            if (*o->count >= o->max)
+                return usage(c, "too many %s options", o->name);
+            o->list[(*o->count)++] = value;
+        } else {
+            if (*o->val)
+                return usage(c, "%s given twice", o->name);
+            *o->val = value;
+        }
+    }
+    return 0;
+}
+
+/*
+ * Loads --config and applies --redis. Returns 0 or 1 (after a message).
+ * Done after argument parsing so that usage errors come first.
+ */
+static int load_config(struct ctl *c)
+{
+    char err[CONFIG_ERR_MAX];
+    int rc;
+
+    if (!c->config_path) {
+        fail(c, "--config FILE is required");
+        return EXIT_USAGE;
+    }
+    rc = config_load(&c->cfg, c->config_path, err, sizeof(err));
+    if (rc < 0) {
+        fail(c, "%s", err);
+        return 1;
+    }
+    if (c->redis_url) {
+        rc = config_set(&c->cfg, "redis", c->redis_url, "--redis", err,
+                        sizeof(err));
+        if (rc < 0) {
+            fail(c, "%s", err);
+            return EXIT_USAGE;
+        }
+    }
+    return 0;
+}
+
+/* Loads a 32-byte key; 'what' names the config key for messages. */
+static int load_key(struct ctl *c, const char *path, const char *env,
+                    const char *what, unsigned char key[32])
+{
+    char err[CONFIG_ERR_MAX];
+    int rc = config_load_secret(path, env, key, err, sizeof(err));
+
+    if (rc == RELAY_ENOTFOUND) {
+        fail(c, "no %s configured (set it in the config or set %s)", what, env);
+        return 1;
+    }
+    if (rc < 0) {
+        fail(c, "%s", err);
+        return 1;
+    }
+    return 0;
+}
+
+static int connect_redis(struct ctl *c)
+{
+    char err[256];
+    int rc = user_store_connect(c->cfg.redis, REDIS_TIMEOUT_MS, &c->redis, err,
+                                sizeof(err));
+
+    if (rc < 0) {
+        fail(c, "%s", err);
+        return 1;
+    }
+    return 0;
+}
+
+/* Reports a failed user_store call; returns 1. */
+static int redis_fail(const struct ctl *c, int rc)
+{
+    if (rc == RELAY_EUNAVAILABLE && c->redis && c->redis->err == REDIS_ERR_IO &&
+        strstr(c->redis->errstr, "temporarily unavailable"))
+        fail(c, "Redis: no answer within %d ms", REDIS_TIMEOUT_MS);
+    else if (rc == RELAY_EUNAVAILABLE && c->redis && c->redis->err)
+        fail(c, "Redis: %s", c->redis->errstr);
+    else if (rc == RELAY_EUNAVAILABLE)
+        fail(c, "Redis refused the command");
+    else
+        fail(c, "%s", relay_strerror(rc));
+    return 1;
+}
+
+/* Resolves a login to an id; prints the error itself. */
+static int find_user(struct ctl *c, const char *login, char *id)
+{
+    int rc = user_store_find_login(c->redis, login, id);
+
+    if (rc == RELAY_ENOTFOUND) {
+        fail(c, "no user '%s'", shown(login));
+        return 1;
+    }
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return 0;
+}
+
+/*
+ * Reads one line into buf (cap bytes): the line without its "\n" or
+ * "\r\n". Returns RELAY_OK, RELAY_ETOOBIG (longer than cap - 1),
+ * RELAY_EINVAL (a NUL byte, or nothing at all) or RELAY_EIO.
+ */
+static int read_line(FILE *f, char *buf, size_t cap, size_t *len)
+{
+    size_t n = 0;
+    int ch, got = 0;
+
+    while ((ch = getc(f)) != EOF) {
+        got = 1;
+        if (ch == '\n')
+            break;
+        if (ch == '\0')
+            return RELAY_EINVAL;
+        if (n + 1 >= cap)
+            return RELAY_ETOOBIG;
+        buf[n++] = (char)ch;
+    }
+    if (ferror(f))
+        return RELAY_EIO;
+    if (!got)
+        return RELAY_EINVAL;
+    if (n > 0 && buf[n - 1] == '\r')
+        n--;
+    buf[n] = '\0';
+    *len = n;
+    return RELAY_OK;
+}
+
+/*
+ * Reads the password from 'file' or, when NULL, standard input (echo off
+ * when it is a terminal). A file must hold exactly one line. The caller
+ * wipes 'buf'. Returns 0 or 1 after printing why (never the password).
+ */
+static int read_password(struct ctl *c, const char *file, char *buf, size_t cap,
+                         size_t *len)
+{
+    FILE *f = stdin;
+    struct termios saved, quiet;
+    int tty = 0, rc;
+
+    if (file) {
+        f = fopen(file, "r");
+        if (!f) {
+            fail(c, "cannot open password file '%s': %s", shown(file),
+                 strerror(errno));
+            return 1;
+        }
+    } else if (isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
+        quiet = saved;
+        quiet.c_lflag &= ~(tcflag_t)ECHO;
+        tty = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+        fputs("Password: ", stderr);
+    }
+    rc = read_line(f, buf, cap, len);
+    if (tty) {
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+        fputc('\n', stderr);
+    }
+    if (rc == RELAY_OK && file && getc(f) != EOF)
+        rc = RELAY_ECONFLICT; /* more than one line */
+    if (file)
+        fclose(f);
+
+    switch (rc) {
+    case RELAY_OK:
+        return 0;
+    case RELAY_ETOOBIG:
+        fail(c, "password longer than %d bytes", PASSWORD_MAX_LEN);
+        break;
+    case RELAY_ECONFLICT:
+        fail(c, "password file must hold exactly one line");
+        break;
+    case RELAY_EINVAL:
+        fail(c, "no password given (or it contains a NUL byte)");
+        break;
+    default:
+        fail(c, "cannot read the password: %s", strerror(errno));
+        break;
+    }
+    return 1;
+}
+
+/*
+ * Encrypts and indexes the phone for user 'id'. Writes text (size
+ * pii_text_len(PII_PHONE_MAX)) and index. Returns 0 or 1.
+ */
+static int phone_seal(struct ctl *c, const unsigned char key[PII_KEY_BYTES],
+                      const char *id, const char *phone, char *text,
+                      size_t textlen, char index[PII_INDEX_HEX_BYTES])
+{
+    char context[PII_CONTEXT_MAX];
+    int rc;
+
+    snprintf(context, sizeof(context), "user|phone|%s", id);
+    rc = pii_encrypt(key, context, phone, strlen(phone), text, textlen);
+    if (rc == RELAY_OK)
+        rc = pii_blind_index(key, phone, index);
+    if (rc < 0) {
+        fail(c, "cannot encrypt the phone number: %s", relay_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * user add: validate every argument, check the login is free (so nobody
+ * types a password for nothing), read and hash the password, then create
+ * the account in one script. A random-id collision (2^-64) is retried.
+ */
+static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login_arg = NULL, *role = NULL, *phone = NULL;
+    const char *pw_file = NULL;
+    const char *buurten[USER_AREAS_MAX], *wijken[USER_AREAS_MAX];
+    size_t nb = 0, nw = 0, pw_len = 0;
+    const struct opt opts[] = {
+        {"--login", &login_arg, NULL, NULL, 0},
+        {"--role", &role, NULL, NULL, 0},
+        {"--phone", &phone, NULL, NULL, 0},
+        {"--password-file", &pw_file, NULL, NULL, 0},
+        {"--buurt", NULL, buurten, &nb, USER_AREAS_MAX},
+        {"--wijk", NULL, wijken, &nw, USER_AREAS_MAX},
+    };
+    char login[USER_LOGIN_MAX + 1], id[USER_ID_LEN + 1];
+    char existing[USER_ID_MAX + 1];
+    char hash[PASSWORD_HASH_MAX], pw[PW_BUF];
+    char phone_text[256], phone_index[PII_INDEX_HEX_BYTES];
+    unsigned char pii_key[PII_KEY_BYTES];
+    const char *why = NULL;
+    enum user_conflict conflict = USER_CONFLICT_NONE;
+    struct user_new u;
+    int rc, ret = 1;
+
+    rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(opts[0]));
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!login_arg || !role)
+        return usage(c, "--login and --role are required");
+    if (user_store_login_normalize(login_arg, login) < 0)
+        return usage(c, "invalid login '%s' (1 to 64 of a-z 0-9 . _ @ -)",
+                     shown(login_arg));
+    if (!user_store_role_valid(role))
+        return usage(c,
+                     "unknown role '%s' (resident, beheerder, boa, police, "
+                     "admin)",
+                     shown(role));
+    for (size_t k = 0; k < nb; k++) {
+        if (!channel_is_buurtcode(buurten[k]))
+            return usage(c, "invalid buurt code '%s' (BU + 8 digits)",
+                         shown(buurten[k]));
+    }
+    for (size_t k = 0; k < nw; k++) {
+        if (!channel_is_wijkcode(wijken[k]))
+            return usage(c, "invalid wijk code '%s' (WK + 6 digits)",
+                         shown(wijken[k]));
+    }
+    if (user_store_check_areas(role, buurten, nb, wijken, nw, &why) < 0)
+        return usage(c, "role %s: %s", role, why);
+    if (phone && !pii_phone_valid(phone))
+        return usage(c, "--phone is not an E.164 number ('+' and 8 to 15 "
+                        "digits)");
+
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (phone && load_key(c, c->cfg.pii_key_file, "BUURTRELAY_PII_KEY",
+                          "pii-key-file", pii_key) != 0)
+        goto out_wipe;
+    if (connect_redis(c) != 0)
+        goto out_wipe;
+    rc = user_store_find_login(c->redis, login, existing);
+    if (rc == RELAY_OK) {
+        fail(c, "login '%s' already exists", login);
+        goto out_wipe;
+    }
+    if (rc != RELAY_ENOTFOUND) {
+        redis_fail(c, rc);
+        goto out_wipe;
+    }
+
+    if (read_password(c, pw_file, pw, sizeof(pw), &pw_len) != 0)
+        goto out_wipe;
+    rc = password_hash(pw, pw_len, hash);
+    sodium_memzero(pw, sizeof(pw));
+    if (rc == RELAY_EINVAL) {
+        fail(c, "password must be %d to %d bytes", PASSWORD_MIN_LEN,
+             PASSWORD_MAX_LEN);
+        goto out_wipe;
+    }
+    if (rc < 0) {
+        fail(c, "cannot hash the password: %s", relay_strerror(rc));
+        goto out_wipe;
+    }
+
+    for (int attempt = 0; attempt < 3; attempt++) {
+        user_store_new_id(id);
+        memset(&u, 0, sizeof(u));
+        u.id = id;
+        u.login = login;
+        u.role = role;
+        u.buurten = buurten;
+        u.buurt_count = nb;
+        u.wijken = wijken;
+        u.wijk_count = nw;
+        u.pw_hash = hash;
+        u.created = (int64_t)time(NULL);
+        if (phone) {
+            if (phone_seal(c, pii_key, id, phone, phone_text,
+                           sizeof(phone_text), phone_index) != 0)
+                goto out_wipe;
+            u.phone_text = phone_text;
+            u.phone_index = phone_index;
+        }
+        rc = user_store_create(c->redis, &u, &conflict);
+        if (rc != RELAY_ECONFLICT || conflict != USER_CONFLICT_ID)
+            break;
+    }
+    if (rc == RELAY_ECONFLICT && conflict == USER_CONFLICT_LOGIN)
+        fail(c, "login '%s' already exists", login);
+    else if (rc == RELAY_ECONFLICT && conflict == USER_CONFLICT_PHONE)
+        fail(c, "that phone number already belongs to another user");
+    else if (rc < 0)
+        redis_fail(c, rc);
+    else {
+        printf("%s\n", id);
+        ret = 0;
+    }
+
+out_wipe:
+    sodium_memzero(pw, sizeof(pw));
+    sodium_memzero(hash, sizeof(hash));
+    sodium_memzero(pii_key, sizeof(pii_key));
+    return ret;
+}
+
+/*
+ * Parses the options of the commands that take --login (and, for 'token',
+ * --ttl). Returns 0, EXIT_USAGE, or -1 for --help.
+ */
+static int login_opts(struct ctl *c, int argc, char **argv, int i,
+                      const char **login, const char **ttl)
+{
+    char norm[USER_LOGIN_MAX + 1];
+    const struct opt opts[] = {
+        {"--login", login, NULL, NULL, 0},
+        {"--ttl", ttl, NULL, NULL, 0},
+    };
+    int rc = parse_opts(c, argc, argv, i, opts, ttl ? 2 : 1);
+
+    if (rc != 0)
+        return rc;
+    if (!*login)
+        return usage(c, "--login is required");
+    if (user_store_login_normalize(*login, norm) < 0)
+        return usage(c, "invalid login '%s'", shown(*login));
+    return 0;
+}
+
+/* Loads the config, connects and resolves 'login' to id. 0 or exit code. */
+static int open_user(struct ctl *c, const char *login, char *id)
+{
+    int rc = load_config(c);
+
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0)
+        return 1;
+    return find_user(c, login, id);
+}
+
+static int cmd_user_disable(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    char id[USER_ID_MAX + 1];
+    int rc = login_opts(c, argc, argv, i, &login, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    /* now + 1: see "THE tokens_after BOUNDARY" in user_store.h */
+    rc = user_store_disable(c->redis, id, (int64_t)time(NULL) + 1);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return 0;
+}
+
+static int cmd_user_show(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    char id[USER_ID_MAX + 1];
+    struct user_record u;
+    int rc = login_opts(c, argc, argv, i, &login, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    rc = user_store_get(c->redis, id, &u);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    printf("id: %s\nlogin: %s\nrole: %s\nbuurten: %s\nwijken: %s\n"
+           "disabled: %s\nphone: %s\ncreated: %lld\ntokens_after: %lld\n",
+           u.id, u.login, u.role, u.buurten, u.wijken,
+           u.disabled ? "yes" : "no", u.has_phone ? "set" : "none",
+           (long long)u.created, (long long)u.tokens_after);
+    return 0;
+}
+
+/* Parses --ttl: whole seconds, 1..TTL_MAX. */
+static int parse_ttl(const char *s, int64_t *out)
+{
+    long long v = 0;
+
+    if (!s[0])
+        return RELAY_EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > TTL_MAX)
+            return RELAY_EINVAL;
+        v = v * 10 + (*s - '0');
+    }
+    if (v < 1 || v > TTL_MAX)
+        return RELAY_EINVAL;
+    *out = v;
+    return RELAY_OK;
+}
+
+/*
+ * token --login L: issues with iat = max(now, tokens_after) so that a
+ * token made in the same second as a revocation is not born revoked (see
+ * user_store.h).
+ */
+static int cmd_token(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL, *ttl_arg = NULL;
+    char id[USER_ID_MAX + 1], token[TOKEN_MAX];
+    unsigned char key[TOKEN_KEY_BYTES];
+    struct user_record u;
+    int64_t ttl = 0, now;
+    int rc = login_opts(c, argc, argv, i, &login, &ttl_arg);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (ttl_arg && parse_ttl(ttl_arg, &ttl) < 0)
+        return usage(c, "--ttl must be 1 to %lld seconds", TTL_MAX);
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (!ttl_arg)
+        ttl = c->cfg.token_ttl;
+    rc = user_store_get(c->redis, id, &u);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    if (u.disabled) {
+        fail(c, "user '%s' is disabled", u.login);
+        return 1;
+    }
+    if (load_key(c, c->cfg.token_key_file, "BUURTRELAY_TOKEN_KEY",
+                 "token-key-file", key) != 0)
+        return 1;
+    now = (int64_t)time(NULL);
+    if (u.tokens_after > now)
+        now = u.tokens_after;
+    rc = token_issue(key, u.id, u.role, c->cfg.token_audience, now, ttl, token,
+                     sizeof(token), NULL);
+    sodium_memzero(key, sizeof(key));
+    if (rc < 0) {
+        fail(c, "cannot issue a token: %s", relay_strerror(rc));
+        return 1;
+    }
+    printf("%s\n", token);
+    sodium_memzero(token, sizeof(token));
+    return 0;
+}
+
+/*
+ * token revoke --token T | --login L. One token: its signature is checked
+ * first so nobody can fill Redis with revoked:{anything}; the entry
+ * expires with the token. All tokens: tokens_after = now + 1.
+ */
+static int cmd_token_revoke(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *tok = NULL, *login = NULL;
+    const struct opt opts[] = {
+        {"--token", &tok, NULL, NULL, 0},
+        {"--login", &login, NULL, NULL, 0},
+    };
+    char id[USER_ID_MAX + 1], buf[TOKEN_MAX + 1];
+    unsigned char key[TOKEN_KEY_BYTES];
+    struct token_claims claims;
+    size_t len = 0;
+    int rc;
+
+    rc = parse_opts(c, argc, argv, i, opts, 2);
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!tok == !login)
+        return usage(c, "give exactly one of --token T and --login L");
+    if (login && user_store_login_normalize(login, id) < 0)
+        return usage(c, "invalid login '%s'", shown(login));
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+
+    if (login) {
+        if (connect_redis(c) != 0 || find_user(c, login, id) != 0)
+            return 1;
+        rc = user_store_revoke_all(c->redis, id, (int64_t)time(NULL) + 1);
+        return rc < 0 ? redis_fail(c, rc) : 0;
+    }
+
+    if (strcmp(tok, "-") == 0) {
+        if (read_line(stdin, buf, sizeof(buf), &len) != RELAY_OK) {
+            fail(c, "no token on standard input");
+            return 1;
+        }
+        tok = buf;
+    }
+    if (load_key(c, c->cfg.token_key_file, "BUURTRELAY_TOKEN_KEY",
+                 "token-key-file", key) != 0)
+        return 1;
+    rc = token_verify(key, tok, c->cfg.token_audience, (int64_t)time(NULL),
+                      &claims);
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(buf, sizeof(buf));
+    if (rc == RELAY_EEXPIRED) {
+        printf("token already expired; nothing to revoke\n");
+        return 0;
+    }
+    if (rc < 0) {
+        fail(c, "not a valid token for this relay (malformed, other key or "
+                "other audience)");
+        return 1;
+    }
+    if (connect_redis(c) != 0)
+        return 1;
+    rc = user_store_revoke_token(c->redis, claims.jti, claims.exp);
+    return rc < 0 ? redis_fail(c, rc) : 0;
+}
+
+/*
+ * Finds the command at argv[i] and runs it. Commands that a later
+ * version adds answer with a usage-class exit status so scripts can tell
+ * "not here" from "failed".
+ */
+static int dispatch(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *w = argv[i];
+    const char *sub = i + 1 < argc ? argv[i + 1] : "";
+
+    if (strcmp(w, "user") == 0) {
+        if (strcmp(sub, "add") == 0) {
+            c->cmd = "user add";
+            return cmd_user_add(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "disable") == 0) {
+            c->cmd = "user disable";
+            return cmd_user_disable(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "show") == 0) {
+            c->cmd = "user show";
+            return cmd_user_show(c, argc, argv, i + 2);
+        }
+        c->cmd = "user";
+        return usage(c, "unknown command '%s'", shown(sub));
+    }
+    if (strcmp(w, "token") == 0) {
+        if (strcmp(sub, "revoke") == 0) {
+            c->cmd = "token revoke";
+            return cmd_token_revoke(c, argc, argv, i + 2);
+        }
+        c->cmd = "token";
+        return cmd_token(c, argc, argv, i + 1);
+    }
+    if (strcmp(w, "audit") == 0 || strcmp(w, "export") == 0 ||
+        strcmp(w, "erase") == 0) {
+        c->cmd = w;
+        fail(c, "not available in this version");
+        return EXIT_USAGE;
+    }
+    return usage(c, "unknown command '%s'", shown(w));
+}
+
+int main(int argc, char **argv)
+{
+    struct ctl c;
+    int i = 1, rc;
+
+    memset(&c, 0, sizeof(c));
+    config_defaults(&c.cfg);
+    if (sodium_init() < 0) {
+        fail(&c, "libsodium failed to initialise");
+        return 1;
+    }
+    for (; i < argc && strncmp(argv[i], "-", 1) == 0; i++) {
+        const char *a = argv[i];
+
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(usage_text, stdout);
+            return 0;
+        }
+        if (strcmp(a, "--version") == 0 || strcmp(a, "-V") == 0) {
+            printf("buurtctl %s\n", RELAY_VERSION);
+            return 0;
+        }
+        if (strcmp(a, "--config") == 0 || strcmp(a, "--redis") == 0) {
+            if (i + 1 >= argc)
+                return usage(&c, "%s needs a value", a);
+            if (a[2] == 'c')
+                c.config_path = argv[++i];
+            else
+                c.redis_url = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            c.config_path = a + 9;
+        } else if (strncmp(a, "--redis=", 8) == 0) {
+            c.redis_url = a + 8;
+        } else {
+            return usage(&c, "unknown option '%s'", shown(a));
+        }
+    }
+    if (i >= argc)
+        return usage(&c, "no command given");
+    rc = dispatch(&c, argc, argv, i);
+    user_store_disconnect(c.redis);
+    fflush(stdout);
+    if (ferror(stdout)) {
+        fail(NULL, "cannot write to standard output");
+        return 1;
+    }
+    return rc;
+}

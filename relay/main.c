@@ -1,0 +1,228 @@
+/*
+ * main.c - the buurtrelay daemon: arguments, start-up, signals, shutdown.
+ *
+ * Start-up may block (reading the config and key files); from uv_run() on,
+ * nothing does. SIGTERM/SIGINT: stop accepting, close every WebSocket with
+ * 1001 "going away" after its queued frames, wait at most
+ * shutdown-drain-ms, close Redis and exit 0.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "bus.h"
+#include "config.h"
+#include "error.h"
+#include "http_client.h"
+#include "log.h"
+#include "relay.h"
+#include "server.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: buurtrelay [--config FILE] [--listen HOST:PORT] "
+            "[--redis redis://HOST:PORT]\n"
+            "                  [--check-config] [--version] [--help]\n"
+            "\n"
+            "  --config FILE     configuration file (default "
+            "config/buurtrelay.conf)\n"
+            "  --listen H:P      HTTP/WebSocket address, overrides 'listen'\n"
+            "  --redis URL       Redis to use, overrides 'redis'\n"
+            "  --check-config    validate the configuration and exit\n"
+            "  --version         print the version and exit\n"
+            "  --help            this text\n"
+            "\n"
+            "Secrets: BUURTRELAY_TOKEN_KEY overrides token-key-file, "
+            "BUURTRELAY_PII_KEY pii-key-file (64 hex digits each).\n");
+}
+
+static void bus_state(void *arg, int ready)
+{
+    log_info("main", "redis %s",
+             ready ? "ready: all channels subscribed" : "not ready");
+}
+
+static void close_handle(uv_handle_t *h)
+{
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+/* Polls during shutdown until every session is gone or time is up. */
+static void drain_tick(uv_timer_t *t)
+{
+    struct relay *relay = t->data;
+    uint64_t deadline = (uint64_t)relay->cfg.shutdown_drain_ms;
+
+    if (relay->sessions &&
+        uv_now(relay->loop) - relay->drain_started_ms < deadline)
+        return;
+    if (relay->sessions)
+        log_warn("main", "shutdown: closing remaining connections");
+    uv_timer_stop(t);
+    close_handle((uv_handle_t *)t);
+    close_handle((uv_handle_t *)&relay->sigterm);
+    close_handle((uv_handle_t *)&relay->sigint);
+    server_stop(relay);
+    bus_destroy(relay->bus);
+    relay->bus = NULL;
+    http_client_destroy(relay->http);
+    relay->http = NULL;
+}
+
+static void on_signal(uv_signal_t *sig, int signum)
+{
+    struct relay *relay = sig->data;
+
+    if (relay->shutting_down)
+        return;
+    relay->shutting_down = 1;
+    log_info("main", "signal %d: shutting down", signum);
+    server_close_all(relay);
+    relay->drain_timer.data = relay;
+    relay->drain_started_ms = uv_now(relay->loop);
+    uv_timer_start(&relay->drain_timer, drain_tick, 20, 20);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"listen", required_argument, NULL, 'l'},
+        {"redis", required_argument, NULL, 'r'},
+        {"check-config", no_argument, NULL, 'k'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static struct relay relay;
+    const char *config_path = "config/buurtrelay.conf";
+    const char *listen_arg = NULL, *redis_arg = NULL;
+    int check_only = 0;
+    char err[CONFIG_ERR_MAX];
+    enum log_level level;
+    struct bus_options bo;
+    int opt, rc;
+
+    while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 'c':
+            config_path = optarg;
+            break;
+        case 'l':
+            listen_arg = optarg;
+            break;
+        case 'r':
+            redis_arg = optarg;
+            break;
+        case 'k':
+            check_only = 1;
+            break;
+        case 'v':
+            printf("buurtrelay %s\n", RELAY_VERSION);
+            return 0;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "buurtrelay: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (sodium_init() < 0) {
+        fprintf(stderr, "buurtrelay: libsodium failed to initialise\n");
+        return 1;
+    }
+    if (config_load(&relay.cfg, config_path, err, sizeof(err)) < 0 ||
+        (listen_arg && config_set(&relay.cfg, "listen", listen_arg, "--listen",
+                                  err, sizeof(err)) < 0) ||
+        (redis_arg && config_set(&relay.cfg, "redis", redis_arg, "--redis", err,
+                                 sizeof(err)) < 0)) {
+        fprintf(stderr, "buurtrelay: %s\n", err);
+        return 1;
+    }
+    if (log_level_parse(relay.cfg.log_level, &level) == RELAY_OK)
+        log_set_level(level);
+    if (config_split_hostport(relay.cfg.listen, relay.listen_host,
+                              sizeof(relay.listen_host),
+                              &relay.listen_port) < 0) {
+        fprintf(stderr, "buurtrelay: listen: malformed address\n");
+        return 1;
+    }
+    rc = config_load_secret(relay.cfg.token_key_file, "BUURTRELAY_TOKEN_KEY",
+                            relay.token_key, err, sizeof(err));
+    if (check_only) {
+        if (rc == RELAY_ENOTFOUND)
+            printf("warning: no token key (token-key-file or "
+                   "BUURTRELAY_TOKEN_KEY): the relay would refuse to start\n");
+        else if (rc < 0)
+            printf("warning: token key: %s\n", err);
+        printf("%s: configuration OK\n", config_path);
+        return 0;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "buurtrelay: token key: %s\n",
+                rc == RELAY_ENOTFOUND ? "not configured (set token-key-file or "
+                                        "BUURTRELAY_TOKEN_KEY)"
+                                      : err);
+        return 1;
+    }
+    relay.have_token_key = 1;
+
+    relay.loop = uv_default_loop();
+    bo.redis_url = relay.cfg.redis;
+    bo.history_max = (long)relay.cfg.history_max;
+    bo.replay_max = (long)relay.cfg.replay_max;
+    bo.idempotency_ttl = (long)relay.cfg.idempotency_ttl;
+    bo.timeout_ms = (long)relay.cfg.redis_timeout_ms;
+    bo.reconnect_min_ms = (long)relay.cfg.redis_reconnect_min_ms;
+    bo.reconnect_max_ms = (long)relay.cfg.redis_reconnect_max_ms;
+    relay.bus = bus_create(relay.loop, &bo, bus_state, &relay);
+    if (!relay.bus) {
+        fprintf(stderr, "buurtrelay: redis: malformed URL '%s'\n",
+                relay.cfg.redis);
+        return 1;
+    }
+    /* One curl multi handle on the loop, for the outbound adapters. */
+    relay.http = http_client_create(relay.loop, 64);
+    if (!relay.http) {
+        fprintf(stderr, "buurtrelay: cannot create the HTTP client\n");
+        return 1;
+    }
+    if (server_start(&relay) < 0) {
+        fprintf(stderr, "buurtrelay: cannot listen on %s\n", relay.cfg.listen);
+        bus_destroy(relay.bus);
+        http_client_destroy(relay.http);
+        uv_run(relay.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    uv_signal_init(relay.loop, &relay.sigterm);
+    uv_signal_init(relay.loop, &relay.sigint);
+    uv_timer_init(relay.loop, &relay.drain_timer);
+    relay.sigterm.data = relay.sigint.data = &relay;
+    uv_signal_start(&relay.sigterm, on_signal, SIGTERM);
+    uv_signal_start(&relay.sigint, on_signal, SIGINT);
+    log_info("main",
+             "buurtrelay %s listening on http://%s (WebSocket "
+             "ws://%s/ws), redis %s",
+             RELAY_VERSION, relay.cfg.listen, relay.cfg.listen,
+             relay.cfg.redis);
+
+    uv_run(relay.loop, UV_RUN_DEFAULT);
+    /* pcontext: lws clears relay.lws once it is fully gone. */
+    if (relay.lws)
+        lws_context_destroy(relay.lws);
+    uv_run(relay.loop, UV_RUN_DEFAULT);
+    uv_loop_close(relay.loop);
+    log_info("main", "stopped");
+    return 0;
+}

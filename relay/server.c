@@ -1,0 +1,343 @@
+#include "server.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sys/socket.h>
+
+#include "error.h"
+#include "log.h"
+#include "protocol.h"
+#include "session.h"
+#include "token.h"
+
+static struct relay *relay_of(struct lws *wsi)
+{
+    return lws_context_user(lws_get_context(wsi));
+}
+
+/* ---- HTTP --------------------------------------------------------------- */
+
+/* Writes a complete small response: headers, then the body. */
+static int http_respond(struct lws *wsi, unsigned status, const char *ctype,
+                        const char *body, size_t len)
+{
+    size_t cap = LWS_PRE + 1024 + len;
+    unsigned char *buf = malloc(cap);
+    unsigned char *start, *p, *end;
+    int rc = -1;
+
+    if (!buf)
+        return -1;
+    start = p = buf + LWS_PRE;
+    end = buf + cap;
+    if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
+                                    end) ||
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"cache-control:",
+            (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        goto out;
+    if (len) {
+        memcpy(start, body, len);
+        if (lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) != (int)len)
+            goto out;
+    }
+    rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+    free(buf);
+    return rc;
+}
+
+static int respond_json(struct lws *wsi, unsigned status, const char *json)
+{
+    return http_respond(wsi, status, "application/json", json, strlen(json));
+}
+
+/* Prometheus text format, one counter or gauge per line. */
+static int respond_metrics(struct lws *wsi, struct relay *relay)
+{
+    const struct relay_metrics *m = &relay->metrics;
+    struct bus_stats b;
+    char out[4096];
+    int n;
+
+    bus_get_stats(relay->bus, &b);
+    n = snprintf(out, sizeof(out),
+                 "# TYPE buurtrelay_connections gauge\n"
+                 "buurtrelay_connections %lu\n"
+                 "# TYPE buurtrelay_connections_total counter\n"
+                 "buurtrelay_connections_total %lu\n"
+                 "# TYPE buurtrelay_frames_in_total counter\n"
+                 "buurtrelay_frames_in_total %lu\n"
+                 "# TYPE buurtrelay_frames_out_total counter\n"
+                 "buurtrelay_frames_out_total %lu\n"
+                 "# TYPE buurtrelay_bytes_out_total counter\n"
+                 "buurtrelay_bytes_out_total %lu\n"
+                 "# TYPE buurtrelay_errors_sent_total counter\n"
+                 "buurtrelay_errors_sent_total %lu\n"
+                 "# TYPE buurtrelay_closed_slow_total counter\n"
+                 "buurtrelay_closed_slow_total %lu\n"
+                 "# TYPE buurtrelay_closed_too_large_total counter\n"
+                 "buurtrelay_closed_too_large_total %lu\n"
+                 "# TYPE buurtrelay_upgrades_refused_total counter\n"
+                 "buurtrelay_upgrades_refused_total %lu\n"
+                 "# TYPE buurtrelay_posts_acked_total counter\n"
+                 "buurtrelay_posts_acked_total %lu\n"
+                 "# TYPE buurtrelay_posts_failed_total counter\n"
+                 "buurtrelay_posts_failed_total %lu\n"
+                 "# TYPE buurtrelay_channels gauge\n"
+                 "buurtrelay_channels %lu\n"
+                 "# TYPE buurtrelay_published_total counter\n"
+                 "buurtrelay_published_total %lu\n"
+                 "# TYPE buurtrelay_delivered_live_total counter\n"
+                 "buurtrelay_delivered_live_total %lu\n"
+                 "# TYPE buurtrelay_gaps_repaired_total counter\n"
+                 "buurtrelay_gaps_repaired_total %lu\n"
+                 "# TYPE buurtrelay_replays_total counter\n"
+                 "buurtrelay_replays_total %lu\n"
+                 "# TYPE buurtrelay_not_recovered_total counter\n"
+                 "buurtrelay_not_recovered_total %lu\n"
+                 "# TYPE buurtrelay_ready gauge\n"
+                 "buurtrelay_ready %d\n",
+                 m->connections, m->connections_total, m->frames_in,
+                 m->frames_out, m->bytes_out, m->errors_sent, m->closed_slow,
+                 m->closed_too_large, m->upgrades_refused, m->posts_acked,
+                 m->posts_failed, b.channels, b.published, b.delivered_live,
+                 b.gaps_repaired, b.replays, b.not_recovered,
+                 bus_is_ready(relay->bus));
+    return http_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", out,
+                        (size_t)n);
+}
+
+static int handle_http(struct lws *wsi, struct relay *relay)
+{
+    char uri[256];
+
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
+        return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
+                            "{\"error\":\"method not allowed\"}");
+    if (strcmp(uri, "/healthz") == 0)
+        return respond_json(wsi, HTTP_STATUS_OK, "{\"status\":\"ok\"}");
+    if (strcmp(uri, "/readyz") == 0) {
+        char status[512];
+
+        bus_status(relay->bus, status, sizeof(status));
+        if (relay->shutting_down)
+            snprintf(status, sizeof(status),
+                     "{\"ready\":false,\"shutting_down\":true}");
+        return respond_json(wsi,
+                            bus_is_ready(relay->bus) && !relay->shutting_down
+                                ? HTTP_STATUS_OK
+                                : HTTP_STATUS_SERVICE_UNAVAILABLE,
+                            status);
+    }
+    if (strcmp(uri, "/metrics") == 0)
+        return respond_metrics(wsi, relay);
+    return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
+                        "{\"error\":\"not found\"}");
+}
+
+/* ---- upgrade checks ----------------------------------------------------- */
+
+/* Browsers send Origin; the relay's own pages are always allowed, other
+ * origins only when listed in the config (cross-site WebSocket hijacking
+ * otherwise). Non-browser clients send none. */
+static int origin_allowed(struct lws *wsi, struct relay *relay)
+{
+    char origin[256], host[256], own[300];
+
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_ORIGIN) <= 0)
+        return 1;
+    if (lws_hdr_copy(wsi, origin, sizeof(origin), WSI_TOKEN_ORIGIN) <= 0)
+        return 0;
+    if (lws_hdr_copy(wsi, host, sizeof(host), WSI_TOKEN_HOST) > 0) {
+        snprintf(own, sizeof(own), "http://%s", host);
+        if (strcmp(origin, own) == 0)
+            return 1;
+        snprintf(own, sizeof(own), "https://%s", host);
+        if (strcmp(origin, own) == 0)
+            return 1;
+    }
+    for (int i = 0; i < relay->cfg.origin_count; i++)
+        if (strcmp(origin, relay->cfg.origins[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int refuse_upgrade(struct lws *wsi, struct relay *relay, unsigned status,
+                          const char *why)
+{
+    char resp[256];
+    const char *text = status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
+                       : status == HTTP_STATUS_FORBIDDEN  ? "Forbidden"
+                       : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
+                                                          : "Unavailable";
+    int n;
+
+    relay->metrics.upgrades_refused++;
+    log_info("server", "upgrade refused (%u): %s", status, why);
+    /*
+     * lws 4.1 offers no way to answer from this callback: a non-zero return
+     * drops the connection, and output queued through lws is discarded with
+     * it. The socket is fresh and the answer small, so one non-blocking
+     * send() puts it in the kernel buffer before lws closes the socket.
+     */
+    n = snprintf(resp, sizeof(resp),
+                 "HTTP/1.1 %u %s\r\ncontent-type: text/plain\r\n"
+                 "content-length: %zu\r\nconnection: close\r\n\r\n%s\n",
+                 status, text, strlen(why) + 1, why);
+    if (n > 0 && (size_t)n < sizeof(resp))
+        (void)!send(lws_get_socket_fd(wsi), resp, (size_t)n,
+                    MSG_NOSIGNAL | MSG_DONTWAIT);
+    return -1;
+}
+
+/* Judges the upgrade before it completes: path, Origin, bearer token. */
+static int filter_upgrade(struct lws *wsi, struct relay *relay, struct pss *pss)
+{
+    char uri[64];
+    char auth[TOKEN_MAX + 16];
+    int n;
+
+    if (relay->shutting_down)
+        return refuse_upgrade(wsi, relay, HTTP_STATUS_SERVICE_UNAVAILABLE,
+                              "shutting down");
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0 ||
+        strcmp(uri, "/ws") != 0)
+        return refuse_upgrade(wsi, relay, HTTP_STATUS_NOT_FOUND,
+                              "WebSocket endpoint is /ws");
+    if (!origin_allowed(wsi, relay))
+        return refuse_upgrade(wsi, relay, HTTP_STATUS_FORBIDDEN,
+                              "origin not allowed");
+    n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (n <= 0)
+        return 0; /* anonymous */
+    if (n >= (int)sizeof(auth) ||
+        lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <=
+            0 ||
+        strncmp(auth, "Bearer ", 7) != 0)
+        return refuse_upgrade(wsi, relay, HTTP_STATUS_UNAUTHORIZED,
+                              "expected Authorization: Bearer <token>");
+    if (!relay->have_token_key ||
+        token_verify(relay->token_key, auth + 7, relay->cfg.token_audience,
+                     (int64_t)time(NULL), &pss->claims) < 0)
+        return refuse_upgrade(wsi, relay, HTTP_STATUS_UNAUTHORIZED,
+                              "invalid or expired token");
+    pss->has_claims = 1;
+    return 0;
+}
+
+/* ---- the protocol callback ---------------------------------------------- */
+
+static int callback(struct lws *wsi, enum lws_callback_reasons reason,
+                    void *user, void *in, size_t len)
+{
+    struct pss *pss = user;
+
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return filter_upgrade(wsi, relay_of(wsi), pss);
+    case LWS_CALLBACK_ESTABLISHED:
+        return session_open(relay_of(wsi), wsi, pss);
+    case LWS_CALLBACK_RECEIVE:
+        if (!pss->session)
+            return -1;
+        return session_receive(pss->session, in, len);
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!pss->session)
+            return 0;
+        return session_writeable(pss->session);
+    case LWS_CALLBACK_CLOSED:
+        if (pss->session) {
+            session_closed(pss->session);
+            pss->session = NULL;
+        }
+        return 0;
+    case LWS_CALLBACK_HTTP:
+        return handle_http(wsi, relay_of(wsi));
+    default:
+        break;
+    }
+    return lws_callback_http_dummy(wsi, reason, user, in, len);
+}
+
+static struct lws_protocols protocols[] = {
+    {PROTO_SUBPROTOCOL, callback, sizeof(struct pss), 4096, 0, NULL, 0},
+    {NULL, NULL, 0, 0, 0, NULL, 0},
+};
+
+/* Paths answered by the callback; everything else is a static file. */
+static struct lws_http_mount mounts[5];
+static lws_retry_bo_t retry_policy;
+
+static void lws_log_emit(int level, const char *line)
+{
+    size_t n = strlen(line);
+
+    while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+        n--;
+    log_warn("lws", "%.*s", (int)n, line);
+}
+
+int server_start(struct relay *relay)
+{
+    struct lws_context_creation_info info;
+    static const char *const cb_paths[] = {"/healthz", "/readyz", "/metrics",
+                                           "/api"};
+    void *foreign_loops[1];
+
+    lws_set_log_level(LLL_ERR, lws_log_emit);
+    memset(mounts, 0, sizeof(mounts));
+    for (int i = 0; i < 4; i++) {
+        mounts[i].mount_next = &mounts[i + 1];
+        mounts[i].mountpoint = cb_paths[i];
+        mounts[i].mountpoint_len = (unsigned char)strlen(cb_paths[i]);
+        mounts[i].origin = PROTO_SUBPROTOCOL;
+        mounts[i].origin_protocol = LWSMPRO_CALLBACK;
+    }
+    mounts[4].mountpoint = "/";
+    mounts[4].mountpoint_len = 1;
+    mounts[4].origin = relay->cfg.web_root;
+    mounts[4].def = "index.html";
+    mounts[4].origin_protocol = LWSMPRO_FILE;
+
+    memset(&retry_policy, 0, sizeof(retry_policy));
+    retry_policy.secs_since_valid_ping = (uint16_t)relay->cfg.ping_interval;
+    retry_policy.secs_since_valid_hangup = (uint16_t)relay->cfg.idle_timeout;
+
+    memset(&info, 0, sizeof(info));
+    foreign_loops[0] = relay->loop;
+    info.foreign_loops = foreign_loops;
+    info.options =
+        LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_VALIDATE_UTF8 |
+        LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.port = relay->listen_port;
+    info.iface = relay->listen_host;
+    info.protocols = protocols;
+    info.mounts = mounts;
+    info.user = relay;
+    info.pcontext = &relay->lws;
+    info.retry_and_idle_policy = &retry_policy;
+    info.timeout_secs = 10;
+    relay->lws = lws_create_context(&info);
+    if (!relay->lws) {
+        log_error("server", "cannot listen on %s:%d", relay->listen_host,
+                  relay->listen_port);
+        return RELAY_EIO;
+    }
+    return RELAY_OK;
+}
+
+void server_close_all(struct relay *relay)
+{
+    session_close_all(relay, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+}
+
+void server_stop(struct relay *relay)
+{
+    if (relay->lws)
+        lws_context_destroy(relay->lws);
+}

@@ -1,0 +1,591 @@
+/*
+ * user_store.c - accounts in Redis over a blocking hiredis context.
+ *
+ * The data model is documented in user_store.h. Multi-key writes are Lua
+ * scripts sent with EVAL: each runs atomically on the server, so a crash
+ * or a second buurtctl between two steps cannot leave half an account.
+ * Every command is built with redisCommandArgv (explicit lengths, no
+ * format strings), so no value can change the shape of a command.
+ */
+#include "user_store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sodium.h>
+
+#include "channel.h"
+#include "config.h"
+#include "error.h"
+#include "pii.h"
+
+#define KEY_MAX 128 /* "idx:phone:" + 64 hex is the longest key */
+#define URL_MAX 256
+#define CREATE_ARGS 32 /* EVAL + script + numkeys + 3 keys + fields */
+
+/*
+ * KEYS[1] user:{id}, KEYS[2] login:{login}, KEYS[3] idx:phone:{index}
+ * (optional). ARGV[1] the id, ARGV[2..] field/value pairs for the hash.
+ * Returns 0 on success, else the enum user_conflict of what was taken.
+ */
+static const char create_script[] =
+    "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end\n"
+    "if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end\n"
+    "if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return 3 end\n"
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
+    "redis.call('SET', KEYS[2], ARGV[1])\n"
+    "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1]) end\n"
+    "return 0\n";
+
+/*
+ * KEYS[1] user:{id}. ARGV[1] new tokens_after, ARGV[2] "1" to disable too.
+ * Returns 0 when the user does not exist (nothing written), else 1.
+ * tokens_after only ever grows: a revocation cannot be undone by a later,
+ * smaller value (two operators, skewed clocks).
+ */
+static const char raise_script[] =
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local cur = tonumber(redis.call('HGET', KEYS[1], 'tokens_after')"
+    " or '0') or 0\n"
+    "if tonumber(ARGV[1]) > cur then\n"
+    "  redis.call('HSET', KEYS[1], 'tokens_after', ARGV[1])\n"
+    "end\n"
+    "if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'disabled', '1') "
+    "end\n"
+    "return 1\n";
+
+/* KEYS[1] revoked:{jti}, ARGV[1] exp. */
+static const char revoke_script[] = "redis.call('SET', KEYS[1], '1')\n"
+                                    "redis.call('EXPIREAT', KEYS[1], ARGV[1])\n"
+                                    "return 1\n";
+
+static const char *const roles[] = {"resident", "beheerder", "boa", "police",
+                                    "admin"};
+
+/* Fills one argv slot with a NUL-terminated string. */
+static void arg_set(const char **argv, size_t *lens, int i, const char *s)
+{
+    argv[i] = s;
+    lens[i] = strlen(s);
+}
+
+/*
+ * Runs one command. Returns the reply (caller frees with freeReplyObject)
+ * or NULL when the connection failed or Redis answered with an error:
+ * both are RELAY_EUNAVAILABLE for our callers.
+ */
+static redisReply *command(redisContext *c, int argc, const char **argv,
+                           const size_t *lens)
+{
+    redisReply *r = redisCommandArgv(c, argc, argv, lens);
+
+    if (r && r->type == REDIS_REPLY_ERROR) {
+        freeReplyObject(r);
+        return NULL;
+    }
+    return r;
+}
+
+/* Parses a whole decimal int64 (no sign other than '-', no spaces). */
+static int parse_i64(const char *s, int64_t *out)
+{
+    char *end;
+    long long v;
+
+    if (s[0] == '\0' || s[0] == ' ' || s[0] == '+')
+        return RELAY_EINVAL;
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return RELAY_EINVAL;
+    *out = (int64_t)v;
+    return RELAY_OK;
+}
+
+/* Writes "prefix" "name" into out. RELAY_EINVAL if it does not fit. */
+static int make_key(char *out, size_t cap, const char *prefix, const char *name)
+{
+    int n = snprintf(out, cap, "%s%s", prefix, name);
+
+    return (n < 0 || (size_t)n >= cap) ? RELAY_EINVAL : RELAY_OK;
+}
+
+int user_store_login_normalize(const char *login, char out[USER_LOGIN_MAX + 1])
+{
+    char buf[USER_LOGIN_MAX + 1];
+    size_t n = 0;
+
+    if (!login || !out)
+        return RELAY_EINVAL;
+    for (; login[n] != '\0'; n++) {
+        char c = login[n];
+
+        if (n >= USER_LOGIN_MAX)
+            return RELAY_EINVAL;
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+              c == '_' || c == '@' || c == '-'))
+            return RELAY_EINVAL;
+        buf[n] = c;
+    }
+    if (n == 0)
+        return RELAY_EINVAL;
+    buf[n] = '\0';
+    memcpy(out, buf, n + 1);
+    return RELAY_OK;
+}
+
+int user_store_role_valid(const char *role)
+{
+    if (!role)
+        return 0;
+    for (size_t i = 0; i < sizeof(roles) / sizeof(roles[0]); i++) {
+        if (strcmp(role, roles[i]) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int user_store_check_areas(const char *role, const char *const *buurten,
+                           size_t buurt_count, const char *const *wijken,
+                           size_t wijk_count, const char **why)
+{
+    const char *reason = NULL;
+
+    if (!user_store_role_valid(role))
+        reason = "unknown role";
+    else if (buurt_count > USER_AREAS_MAX || wijk_count > USER_AREAS_MAX)
+        reason = "too many areas";
+    for (size_t i = 0; !reason && i < buurt_count; i++) {
+        if (!buurten[i] || !channel_is_buurtcode(buurten[i]))
+            reason = "invalid buurt code";
+    }
+    for (size_t i = 0; !reason && i < wijk_count; i++) {
+        if (!wijken[i] || !channel_is_wijkcode(wijken[i]))
+            reason = "invalid wijk code";
+    }
+    if (!reason && buurt_count == 0 &&
+        (strcmp(role, "resident") == 0 || strcmp(role, "beheerder") == 0))
+        reason = "this role needs at least one buurt";
+    if (!reason && wijk_count == 0 && strcmp(role, "boa") == 0)
+        reason = "this role needs at least one wijk";
+    if (reason) {
+        if (why)
+            *why = reason;
+        return RELAY_EINVAL;
+    }
+    return RELAY_OK;
+}
+
+/*
+ * Joins validated codes with ',' into out, dropping repeats (a code given
+ * twice is a typo, not a meaning). 'out' is USER_AREAS_STR_MAX bytes: 64
+ * codes of at most 10 characters plus separators always fit.
+ */
+static void join_codes(const char *const *codes, size_t count, char *out)
+{
+    size_t len = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < count; i++) {
+        size_t n = strlen(codes[i]);
+        int seen = 0;
+
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(codes[i], codes[j]) == 0;
+        if (seen)
+            continue;
+        if (len > 0)
+            out[len++] = ',';
+        memcpy(out + len, codes[i], n + 1);
+        len += n;
+    }
+}
+
+void user_store_new_id(char out[USER_ID_LEN + 1])
+{
+    unsigned char raw[(USER_ID_LEN - 1) / 2];
+
+    if (sodium_init() < 0)
+        abort(); /* libsodium cannot work at all: nothing safe to do */
+    randombytes_buf(raw, sizeof(raw));
+    out[0] = 'u';
+    sodium_bin2hex(out + 1, USER_ID_LEN, raw, sizeof(raw));
+}
+
+/*
+ * Connects (see user_store.h). The URL is parsed by config.c, the same
+ * parser the daemon uses, so a typo is a clear "bad URL" rather than a
+ * DNS failure.
+ */
+int user_store_connect(const char *url, int timeout_ms, redisContext **out,
+                       char *err, size_t errlen)
+{
+    char host[URL_MAX];
+    int port = 0;
+    struct timeval tv;
+    redisContext *c;
+
+    if (!url || !out || timeout_ms <= 0 ||
+        config_split_redis(url, host, sizeof(host), &port) < 0) {
+        snprintf(err, errlen, "bad Redis URL (want redis://HOST:PORT)");
+        return RELAY_EINVAL;
+    }
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    c = redisConnectWithTimeout(host, port, tv);
+    if (!c) {
+        snprintf(err, errlen, "cannot allocate a Redis context");
+        return RELAY_ENOMEM;
+    }
+    if (c->err || redisSetTimeout(c, tv) != REDIS_OK) {
+        snprintf(err, errlen, "cannot connect to Redis at %s:%d: %s", host,
+                 port, c->err ? c->errstr : "cannot set timeout");
+        redisFree(c);
+        return RELAY_EUNAVAILABLE;
+    }
+    *out = c;
+    return RELAY_OK;
+}
+
+void user_store_disconnect(redisContext *c)
+{
+    if (c)
+        redisFree(c);
+}
+
+/* True for a pii_blind_index() value: 64 lowercase hex digits. */
+static int index_valid(const char *s)
+{
+    size_t n = 0;
+
+    for (; s[n] != '\0'; n++) {
+        if (n >= PII_INDEX_HEX_BYTES - 1 ||
+            !((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return 0;
+    }
+    return n == PII_INDEX_HEX_BYTES - 1;
+}
+
+/* Validates a struct user_new as far as possible without Redis. */
+static int new_user_check(const struct user_new *u, char *login)
+{
+    if (!u->id || !channel_is_id(u->id) || !u->pw_hash || u->pw_hash[0] == '\0')
+        return RELAY_EINVAL;
+    if (user_store_login_normalize(u->login, login) < 0)
+        return RELAY_EINVAL;
+    if (user_store_check_areas(u->role, u->buurten, u->buurt_count, u->wijken,
+                               u->wijk_count, NULL) < 0)
+        return RELAY_EINVAL;
+    if (!u->phone_text != !u->phone_index)
+        return RELAY_EINVAL;
+    if (u->phone_index && !index_valid(u->phone_index))
+        return RELAY_EINVAL;
+    return RELAY_OK;
+}
+
+/*
+ * Creates an account (see user_store.h): validate, then one EVAL of
+ * create_script with the hash fields as arguments.
+ */
+int user_store_create(redisContext *c, const struct user_new *u,
+                      enum user_conflict *conflict)
+{
+    char login[USER_LOGIN_MAX + 1];
+    char user_key[KEY_MAX], login_key[KEY_MAX], phone_key[KEY_MAX];
+    char buurten[USER_AREAS_STR_MAX], wijken[USER_AREAS_STR_MAX];
+    char created[24];
+    const char *argv[CREATE_ARGS];
+    size_t lens[CREATE_ARGS];
+    redisReply *r;
+    int argc = 0, rc;
+
+    if (!c || !u)
+        return RELAY_EINVAL;
+    rc = new_user_check(u, login);
+    if (rc < 0)
+        return rc;
+    if (make_key(user_key, sizeof(user_key), "user:", u->id) < 0 ||
+        make_key(login_key, sizeof(login_key), "login:", login) < 0)
+        return RELAY_EINVAL;
+    if (u->phone_index && make_key(phone_key, sizeof(phone_key),
+                                   "idx:phone:", u->phone_index) < 0)
+        return RELAY_EINVAL;
+    join_codes(u->buurten, u->buurt_count, buurten);
+    join_codes(u->wijken, u->wijk_count, wijken);
+    snprintf(created, sizeof(created), "%lld", (long long)u->created);
+
+    arg_set(argv, lens, argc++, "EVAL");
+    arg_set(argv, lens, argc++, create_script);
+    arg_set(argv, lens, argc++, u->phone_index ? "3" : "2");
+    arg_set(argv, lens, argc++, user_key);
+    arg_set(argv, lens, argc++, login_key);
+    if (u->phone_index)
+        arg_set(argv, lens, argc++, phone_key);
+    arg_set(argv, lens, argc++, u->id);
+    arg_set(argv, lens, argc++, "login");
+    arg_set(argv, lens, argc++, login);
+    arg_set(argv, lens, argc++, "role");
+    arg_set(argv, lens, argc++, u->role);
+    arg_set(argv, lens, argc++, "buurten");
+    arg_set(argv, lens, argc++, buurten);
+    arg_set(argv, lens, argc++, "wijken");
+    arg_set(argv, lens, argc++, wijken);
+    arg_set(argv, lens, argc++, "pw");
+    arg_set(argv, lens, argc++, u->pw_hash);
+    arg_set(argv, lens, argc++, "disabled");
+    arg_set(argv, lens, argc++, "0");
+    arg_set(argv, lens, argc++, "created");
+    arg_set(argv, lens, argc++, created);
+    arg_set(argv, lens, argc++, "tokens_after");
+    arg_set(argv, lens, argc++, "0");
+    if (u->phone_text) {
+        arg_set(argv, lens, argc++, "phone");
+        arg_set(argv, lens, argc++, u->phone_text);
+    }
+
+    r = command(c, argc, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_INTEGER || r->integer < 0 ||
+        r->integer > USER_CONFLICT_PHONE)
+        rc = RELAY_EINTERNAL;
+    else if (r->integer != 0)
+        rc = RELAY_ECONFLICT;
+    if (conflict)
+        *conflict = rc == RELAY_ECONFLICT ? (enum user_conflict)r->integer
+                                          : USER_CONFLICT_NONE;
+    freeReplyObject(r);
+    return rc;
+}
+
+int user_store_find_login(redisContext *c, const char *login,
+                          char id[USER_ID_MAX + 1])
+{
+    char norm[USER_LOGIN_MAX + 1];
+    char key[KEY_MAX];
+    const char *argv[2];
+    size_t lens[2];
+    redisReply *r;
+    int rc = RELAY_OK;
+
+    if (!c || !id || user_store_login_normalize(login, norm) < 0 ||
+        make_key(key, sizeof(key), "login:", norm) < 0)
+        return RELAY_EINVAL;
+    arg_set(argv, lens, 0, "GET");
+    arg_set(argv, lens, 1, key);
+    r = command(c, 2, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type == REDIS_REPLY_NIL)
+        rc = RELAY_ENOTFOUND;
+    else if (r->type != REDIS_REPLY_STRING || r->len > USER_ID_MAX ||
+             !channel_is_id(r->str))
+        rc = RELAY_EINTERNAL;
+    else
+        memcpy(id, r->str, r->len + 1);
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Copies a string element of an HMGET reply. RELAY_EINTERNAL if it is nil,
+ * not a string or does not fit. */
+static int elem_str(const redisReply *e, char *out, size_t cap)
+{
+    if (e->type != REDIS_REPLY_STRING || e->len >= cap)
+        return RELAY_EINTERNAL;
+    memcpy(out, e->str, e->len + 1);
+    return RELAY_OK;
+}
+
+/* Reads a decimal element of an HMGET reply. */
+static int elem_i64(const redisReply *e, int64_t *out)
+{
+    char buf[24];
+
+    if (elem_str(e, buf, sizeof(buf)) < 0 || parse_i64(buf, out) < 0)
+        return RELAY_EINTERNAL;
+    return RELAY_OK;
+}
+
+/*
+ * Reads user:{id} (see user_store.h). The phone field is fetched only to
+ * learn whether it exists; its ciphertext is not copied anywhere.
+ */
+int user_store_get(redisContext *c, const char *id, struct user_record *out)
+{
+    static const char *const fields[] = {"login",        "role",     "buurten",
+                                         "wijken",       "disabled", "created",
+                                         "tokens_after", "phone"};
+    enum { F_COUNT = sizeof(fields) / sizeof(fields[0]) };
+    const char *argv[2 + F_COUNT];
+    size_t lens[2 + F_COUNT];
+    char key[KEY_MAX];
+    struct user_record rec;
+    redisReply *r, **e;
+    int64_t disabled = 0;
+    int rc = RELAY_EINTERNAL;
+
+    if (!c || !out || !id || !channel_is_id(id) ||
+        make_key(key, sizeof(key), "user:", id) < 0)
+        return RELAY_EINVAL;
+    arg_set(argv, lens, 0, "HMGET");
+    arg_set(argv, lens, 1, key);
+    for (int i = 0; i < F_COUNT; i++)
+        arg_set(argv, lens, 2 + i, fields[i]);
+    r = command(c, 2 + F_COUNT, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != F_COUNT)
+        goto out_free_reply;
+    e = r->element;
+    if (e[0]->type == REDIS_REPLY_NIL && e[1]->type == REDIS_REPLY_NIL) {
+        rc = RELAY_ENOTFOUND;
+        goto out_free_reply;
+    }
+    memset(&rec, 0, sizeof(rec));
+    memcpy(rec.id, id, strlen(id) + 1);
+    if (elem_str(e[0], rec.login, sizeof(rec.login)) < 0 ||
+        elem_str(e[1], rec.role, sizeof(rec.role)) < 0 ||
+        elem_str(e[2], rec.buurten, sizeof(rec.buurten)) < 0 ||
+        elem_str(e[3], rec.wijken, sizeof(rec.wijken)) < 0 ||
+        elem_i64(e[4], &disabled) < 0 || elem_i64(e[5], &rec.created) < 0 ||
+        elem_i64(e[6], &rec.tokens_after) < 0)
+        goto out_free_reply;
+    if (disabled != 0 && disabled != 1)
+        goto out_free_reply;
+    rec.disabled = (int)disabled;
+    rec.has_phone = e[7]->type == REDIS_REPLY_STRING;
+    *out = rec;
+    rc = RELAY_OK;
+
+out_free_reply:
+    freeReplyObject(r);
+    return rc;
+}
+
+/* Runs raise_script for user 'id'; see user_store_disable/revoke_all. */
+static int raise_tokens_after(redisContext *c, const char *id,
+                              int64_t tokens_after, int disable)
+{
+    char key[KEY_MAX];
+    char when[24];
+    const char *argv[6];
+    size_t lens[6];
+    redisReply *r;
+    int rc;
+
+    if (!c || !id || !channel_is_id(id) || tokens_after < 0 ||
+        make_key(key, sizeof(key), "user:", id) < 0)
+        return RELAY_EINVAL;
+    snprintf(when, sizeof(when), "%lld", (long long)tokens_after);
+    arg_set(argv, lens, 0, "EVAL");
+    arg_set(argv, lens, 1, raise_script);
+    arg_set(argv, lens, 2, "1");
+    arg_set(argv, lens, 3, key);
+    arg_set(argv, lens, 4, when);
+    arg_set(argv, lens, 5, disable ? "1" : "0");
+    r = command(c, 6, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = RELAY_EINTERNAL;
+    else
+        rc = r->integer == 1 ? RELAY_OK : RELAY_ENOTFOUND;
+    freeReplyObject(r);
+    return rc;
+}
+
+int user_store_disable(redisContext *c, const char *id, int64_t tokens_after)
+{
+    return raise_tokens_after(c, id, tokens_after, 1);
+}
+
+int user_store_revoke_all(redisContext *c, const char *id, int64_t tokens_after)
+{
+    return raise_tokens_after(c, id, tokens_after, 0);
+}
+
+int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp)
+{
+    char key[KEY_MAX];
+    char when[24];
+    const char *argv[5];
+    size_t lens[5];
+    redisReply *r;
+    int rc = RELAY_OK;
+
+    if (!c || !jti || jti[0] == '\0' || exp < 0 ||
+        make_key(key, sizeof(key), "revoked:", jti) < 0)
+        return RELAY_EINVAL;
+    snprintf(when, sizeof(when), "%lld", (long long)exp);
+    arg_set(argv, lens, 0, "EVAL");
+    arg_set(argv, lens, 1, revoke_script);
+    arg_set(argv, lens, 2, "1");
+    arg_set(argv, lens, 3, key);
+    arg_set(argv, lens, 4, when);
+    r = command(c, 5, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = RELAY_EINTERNAL;
+    freeReplyObject(r);
+    return rc;
+}
+
+/*
+ * Reference implementation of the Redis half of token checking (see
+ * user_store.h). Two round trips; the daemon pipelines the same commands.
+ */
+int user_store_token_valid(redisContext *c, const struct token_claims *claims)
+{
+    char key[KEY_MAX];
+    const char *argv[4];
+    size_t lens[4];
+    redisReply *r;
+    int64_t disabled = 0, after = 0;
+    int rc = RELAY_EINTERNAL;
+
+    if (!c || !claims || !channel_is_id(claims->sub) ||
+        make_key(key, sizeof(key), "user:", claims->sub) < 0)
+        return RELAY_EINVAL;
+    arg_set(argv, lens, 0, "HMGET");
+    arg_set(argv, lens, 1, key);
+    arg_set(argv, lens, 2, "disabled");
+    arg_set(argv, lens, 3, "tokens_after");
+    r = command(c, 4, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        goto out_free_reply;
+    if (r->element[0]->type == REDIS_REPLY_NIL) {
+        rc = RELAY_EAUTH; /* no such user */
+        goto out_free_reply;
+    }
+    if (elem_i64(r->element[0], &disabled) < 0 ||
+        elem_i64(r->element[1], &after) < 0)
+        goto out_free_reply;
+    freeReplyObject(r);
+    if (disabled != 0 || claims->iat < after)
+        return RELAY_EAUTH;
+
+    if (make_key(key, sizeof(key), "revoked:", claims->jti) < 0)
+        return RELAY_EINVAL;
+    arg_set(argv, lens, 0, "EXISTS");
+    arg_set(argv, lens, 1, key);
+    r = command(c, 2, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = RELAY_EINTERNAL;
+    else
+        rc = r->integer == 0 ? RELAY_OK : RELAY_EAUTH;
+
+out_free_reply:
+    freeReplyObject(r);
+    return rc;
+}

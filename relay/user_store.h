@@ -1,0 +1,194 @@
+/*
+ * user_store.h - accounts in Redis: the data model and synchronous access.
+ *
+ * Used by buurtctl through a blocking hiredis redisContext. The daemon
+ * reads the same keys with its asynchronous client; this comment is the
+ * contract between the two, so change both together.
+ *
+ * KEYS (all values are strings; integers are decimal ASCII)
+ *
+ *   user:{id}  hash, one per account
+ *     login         the normalised login (see below)
+ *     role          "resident" | "beheerder" | "boa" | "police" | "admin"
+ *     buurten       CBS buurt codes ("BU" + 8 digits) joined by ',' with no
+ *                   spaces, no duplicates, in the order given; "" for none
+ *     wijken        CBS wijk codes ("WK" + 6 digits), same format
+ *     pw            Argon2id string from crypto_pwhash_str()
+ *                   ("$argon2id$v=19$m=65536,t=2,p=1$..."); check it with
+ *                   password_verify()
+ *     phone         OPTIONAL (field absent when the user gave none):
+ *                   pii_encrypt() text "k1:..." of the E.164 number with
+ *                   context "user|phone|{id}" (pii.h)
+ *     disabled      "0" or "1"
+ *     created       unix seconds at creation
+ *     tokens_after  unix seconds; "0" initially; only ever increases.
+ *                   A token whose iat < tokens_after is revoked.
+ *
+ *   login:{login}         string -> {id}
+ *   idx:phone:{index}     string -> {id}; {index} = pii_blind_index() of
+ *                         the E.164 number: 64 lowercase hex digits. One
+ *                         account per phone number.
+ *   revoked:{jti}         string "1", EXPIREAT = the token's exp, so the
+ *                         deny list never outgrows the live tokens.
+ *
+ * Ids are "u" + 16 random lowercase hex digits (so "user:{id}" channels and
+ * keys need no escaping: they satisfy channel_is_id()). Logins are
+ * [a-z0-9._@-]{1,64} after ASCII lowercasing; any other byte is refused.
+ *
+ * Role and areas: resident and beheerder need at least one buurt, boa at
+ * least one wijk; police and admin may have none. Other combinations
+ * (a boa with buurten too) are allowed.
+ *
+ * A user:{id}, its login:{login} and its idx:phone:{index} are created
+ * together by one Lua script (all or nothing); a taken login or phone
+ * number fails the whole creation.
+ *
+ * CHECKING A TOKEN (what the daemon must do after token_verify() passed;
+ * user_store_token_valid() is the synchronous reference):
+ *   1. HMGET user:{sub} disabled tokens_after role: refuse if the user is
+ *      missing, disabled == "1", or claims.iat < tokens_after.
+ *   2. EXISTS revoked:{jti}: refuse if 1.
+ *   The role of the hash is authoritative; the token's role claim is only
+ *   what the role was at issue time.
+ *
+ * THE tokens_after BOUNDARY. Times are whole seconds, so "revoke everything
+ * issued until now" sets tokens_after = now + 1: a token issued earlier in
+ * the same second (iat == now) dies too. So that a token issued right
+ * after a revocation (same second) is not born revoked, every issuer
+ * (buurtctl token, and the daemon's POST /api/v1/session) must issue with
+ * iat = max(now, tokens_after): at most one second ahead, well within
+ * token.h's allowed clock skew. Disabling does the same
+ * (tokens_after = now + 1) so that re-enabling an account later does not
+ * resurrect tokens from before the disable.
+ *
+ * ERRORS: RELAY_EUNAVAILABLE when Redis cannot be reached, times out or
+ * answers with an error; RELAY_EINTERNAL when a reply has an unexpected
+ * shape (corrupt data); RELAY_ENOTFOUND for an unknown login or id.
+ */
+#ifndef RELAY_USER_STORE_H
+#define RELAY_USER_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <hiredis/hiredis.h>
+
+#include "token.h"
+
+#define USER_ID_LEN 17 /* "u" + 16 hex digits */
+#define USER_ID_MAX 64 /* longest id accepted from Redis */
+#define USER_LOGIN_MAX 64
+#define USER_ROLE_MAX 16
+#define USER_AREAS_MAX 64 /* codes in one list (buurten or wijken) */
+#define USER_AREAS_STR_MAX (USER_AREAS_MAX * 11) /* joined, with NUL */
+
+/* What a new account is made of. Every pointer is borrowed. */
+struct user_new {
+    const char *id;             /* from user_store_new_id() */
+    const char *login;          /* as typed; normalised by create */
+    const char *role;           /* one of the five roles */
+    const char *const *buurten; /* BU codes */
+    size_t buurt_count;
+    const char *const *wijken; /* WK codes */
+    size_t wijk_count;
+    const char *pw_hash;     /* password_hash() output */
+    const char *phone_text;  /* pii_encrypt() text, or NULL */
+    const char *phone_index; /* pii_blind_index() hex, or NULL */
+    int64_t created;         /* unix seconds */
+};
+
+/* An account as read back: never the password hash or the phone. */
+struct user_record {
+    char id[USER_ID_MAX + 1];
+    char login[USER_LOGIN_MAX + 1];
+    char role[USER_ROLE_MAX + 1];
+    char buurten[USER_AREAS_STR_MAX]; /* as stored: "BU..,BU.." or "" */
+    char wijken[USER_AREAS_STR_MAX];
+    int disabled;  /* 0 or 1 */
+    int has_phone; /* a phone field exists */
+    int64_t created;
+    int64_t tokens_after;
+};
+
+/* Which unique thing was taken when create returns RELAY_ECONFLICT. */
+enum user_conflict {
+    USER_CONFLICT_NONE = 0,
+    USER_CONFLICT_LOGIN = 1,
+    USER_CONFLICT_ID = 2, /* random id collision: pick a new id, retry */
+    USER_CONFLICT_PHONE = 3,
+};
+
+/* Lowercases 'login' into out. RELAY_EINVAL unless the result is
+ * [a-z0-9._@-]{1,64}; out is written only on success. */
+int user_store_login_normalize(const char *login, char out[USER_LOGIN_MAX + 1]);
+
+/* True for the five roles above. */
+int user_store_role_valid(const char *role);
+
+/*
+ * Checks a role and its areas: every code valid, at most USER_AREAS_MAX of
+ * each, and the role's minimum (see the top of this file). RELAY_EINVAL
+ * with *why set to a static English reason (naming no input) otherwise.
+ */
+int user_store_check_areas(const char *role, const char *const *buurten,
+                           size_t buurt_count, const char *const *wijken,
+                           size_t wijk_count, const char **why);
+
+/* Writes a fresh random id ("u" + 16 hex) into out. */
+void user_store_new_id(char out[USER_ID_LEN + 1]);
+
+/*
+ * Connects to "redis://HOST:PORT" (port defaults to 6379, "[::1]" style
+ * hosts allowed; parsed by config_split_redis()) with
+ * 'timeout_ms' for the connect and for every later command. On success
+ * *out owns the context (user_store_disconnect). On failure returns
+ * RELAY_EINVAL (bad URL) or RELAY_EUNAVAILABLE with one line in err.
+ */
+int user_store_connect(const char *url, int timeout_ms, redisContext **out,
+                       char *err, size_t errlen);
+
+/* Frees a context from user_store_connect(); NULL is fine. */
+void user_store_disconnect(redisContext *c);
+
+/*
+ * Creates an account atomically. Validates everything first (RELAY_EINVAL:
+ * id, login, role/areas, pw_hash present, phone_text and phone_index both
+ * or neither). RELAY_ECONFLICT when the login, id or phone index exists,
+ * with *conflict (optional) saying which; nothing is written then.
+ */
+int user_store_create(redisContext *c, const struct user_new *u,
+                      enum user_conflict *conflict);
+
+/* Looks up the id of a login (normalised here). RELAY_ENOTFOUND when no
+ * such login, RELAY_EINVAL when the login is malformed. */
+int user_store_find_login(redisContext *c, const char *login,
+                          char id[USER_ID_MAX + 1]);
+
+/* Reads user:{id}. RELAY_ENOTFOUND if missing; 'out' written on success. */
+int user_store_get(redisContext *c, const char *id, struct user_record *out);
+
+/*
+ * Sets disabled = "1" and raises tokens_after to at least 'tokens_after'
+ * (callers pass now + 1). RELAY_ENOTFOUND if the user does not exist (no
+ * stub hash is created).
+ */
+int user_store_disable(redisContext *c, const char *id, int64_t tokens_after);
+
+/* Raises tokens_after to at least 'tokens_after' (never lowers it), which
+ * revokes every token with an earlier iat. RELAY_ENOTFOUND as above. */
+int user_store_revoke_all(redisContext *c, const char *id,
+                          int64_t tokens_after);
+
+/* SET revoked:{jti} "1" with EXPIREAT exp (one script: atomic). An exp in
+ * the past stores nothing, which is right: the token is dead anyway. */
+int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp);
+
+/*
+ * The Redis half of token checking (see CHECKING A TOKEN above) for
+ * claims that token_verify() accepted. RELAY_OK when the token may be
+ * used; RELAY_EAUTH when the user is unknown or disabled or the token is
+ * revoked; RELAY_EUNAVAILABLE / RELAY_EINTERNAL as usual.
+ */
+int user_store_token_valid(redisContext *c, const struct token_claims *claims);
+
+#endif
