@@ -158,6 +158,8 @@ struct bus {
     bus_state_cb state_cb;
     void *state_arg;
     int ready;
+    bus_control_cb control_cb; /* relay:control messages */
+    void *control_arg;
     struct channel *table[BUCKETS];
     unsigned long nchannels;
     struct bus_stats stats;
@@ -281,6 +283,12 @@ static void on_pubsub(redisAsyncContext *ac, void *r, void *privdata)
         return;
     kind = reply->element[0]->str;
     name = reply->element[1]->str;
+    if (strcmp(name, BUS_CONTROL_CHANNEL) == 0) {
+        if (strcmp(kind, "message") == 0 &&
+            reply->element[2]->type == REDIS_REPLY_STRING && bus->control_cb)
+            bus->control_cb(bus->control_arg, reply->element[2]->str);
+        return;
+    }
     /* strip "ch:{" and "}" */
     if (strncmp(name, "ch:{", 4) != 0 || reply->element[1]->len < 6)
         return;
@@ -885,9 +893,15 @@ static void sub_state(void *arg, int up)
             c = next;
         }
     }
-    if (up)
+    if (up) {
+        redisAsyncContext *ac = redis_link_context(bus->sub);
+
+        if (ac)
+            redisAsyncCommand(ac, on_pubsub, bus, "SUBSCRIBE %s",
+                              BUS_CONTROL_CHANNEL);
         log_info("bus", "subscribe link up: %lu channels resubscribing",
                  bus->nchannels);
+    }
     update_ready(bus);
 }
 
@@ -1069,4 +1083,10 @@ out:
     free(argv);
     free(argvlen);
     return rc;
+}
+
+void bus_set_control_cb(struct bus *bus, bus_control_cb cb, void *arg)
+{
+    bus->control_cb = cb;
+    bus->control_arg = arg;
 }

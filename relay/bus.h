@@ -127,6 +127,16 @@ typedef void (*bus_publish_cb)(void *arg, int rc, const char *ack_json,
 int bus_publish(struct bus *bus, const struct bus_publication *pub,
                 bus_publish_cb cb, void *arg);
 
+/*
+ * Control messages between processes (and from buurtctl) travel on the
+ * Redis pub/sub channel BUS_CONTROL_CHANNEL, which every relay process
+ * subscribes to: "revoke-jti <jti>" and "revoke-user <user id>"
+ * (published by user_store.c's scripts). 'text' is borrowed and NUL-terminated.
+ */
+#define BUS_CONTROL_CHANNEL "relay:control"
+typedef void (*bus_control_cb)(void *arg, const char *text);
+void bus_set_control_cb(struct bus *bus, bus_control_cb cb, void *arg);
+
 /* The command link, for other modules' own Redis commands (auth). */
 struct redis_link *bus_command_link(struct bus *bus);
 

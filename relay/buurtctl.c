@@ -39,7 +39,7 @@
 #define TTL_MAX (366LL * 24 * 3600) /* longest --ttl: a year */
 #define SHOWN_MAX 80                /* longest user value echoed in errors */
 #define PW_BUF (PASSWORD_MAX_LEN + 2)
-#define OPT_MAX 8
+#define PHONE_TEXT_MAX 128 /* >= pii_text_len(PII_PHONE_MAX), which is 80 */
 
 static const char usage_text[] =
     "usage: buurtctl --config FILE [--redis redis://HOST:PORT] COMMAND ...\n"
@@ -426,7 +426,7 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
     char login[USER_LOGIN_MAX + 1], id[USER_ID_LEN + 1];
     char existing[USER_ID_MAX + 1];
     char hash[PASSWORD_HASH_MAX], pw[PW_BUF];
-    char phone_text[256], phone_index[PII_INDEX_HEX_BYTES];
+    char phone_text[PHONE_TEXT_MAX], phone_index[PII_INDEX_HEX_BYTES];
     unsigned char pii_key[PII_KEY_BYTES];
     const char *why = NULL;
     enum user_conflict conflict = USER_CONFLICT_NONE;

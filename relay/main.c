@@ -17,10 +17,12 @@
 #include "bus.h"
 #include "config.h"
 #include "error.h"
+#include "http_api.h"
 #include "http_client.h"
 #include "log.h"
 #include "relay.h"
 #include "server.h"
+#include "session.h"
 
 static void usage(FILE *out)
 {
@@ -45,6 +47,20 @@ static void bus_state(void *arg, int ready)
 {
     log_info("main", "redis %s",
              ready ? "ready: all channels subscribed" : "not ready");
+}
+
+/* Revocations published by buurtctl: close the connections using them. */
+static void on_control(void *arg, const char *text)
+{
+    struct relay *relay = arg;
+    char user[65], jti[65];
+
+    if (sscanf(text, "revoke-jti %64s", jti) == 1)
+        session_close_user(relay, NULL, jti);
+    else if (sscanf(text, "revoke-user %64s", user) == 1)
+        session_close_user(relay, user, NULL);
+    else
+        log_warn("main", "unknown control message ignored");
 }
 
 static void close_handle(uv_handle_t *h)
@@ -177,6 +193,10 @@ int main(int argc, char **argv)
         return 1;
     }
     relay.have_token_key = 1;
+    if (http_api_init() < 0) {
+        fprintf(stderr, "buurtrelay: cannot prepare the login check\n");
+        return 1;
+    }
 
     relay.loop = uv_default_loop();
     bo.redis_url = relay.cfg.redis;
@@ -192,6 +212,7 @@ int main(int argc, char **argv)
                 relay.cfg.redis);
         return 1;
     }
+    bus_set_control_cb(relay.bus, on_control, &relay);
     /* One curl multi handle on the loop, for the outbound adapters. */
     relay.http = http_client_create(relay.loop, 64);
     if (!relay.http) {

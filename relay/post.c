@@ -208,3 +208,48 @@ out:
     cJSON_Delete(msg);
     return rc;
 }
+
+/* Builds {"type":"ack","id","ref"?, ...ack body} from the stored ack. */
+char *post_build_ack(const char *ack_json, const char *id, const char *ref)
+{
+    cJSON *ack = cJSON_Parse(ack_json);
+    cJSON *out = cJSON_CreateObject();
+    char *str = NULL;
+
+    if (!ack || !out)
+        goto out;
+    cJSON_AddStringToObject(out, "type", "ack");
+    cJSON_AddStringToObject(out, "id", id);
+    if (ref)
+        cJSON_AddStringToObject(out, "ref", ref);
+    for (cJSON *item = ack->child; item;) {
+        cJSON *next = item->next;
+
+        cJSON_AddItemToObject(out, item->string,
+                              cJSON_DetachItemViaPointer(ack, item));
+        item = next;
+    }
+    {
+        /* "seq": where it was published (first channel), for clients that
+         * post to one channel. */
+        cJSON *pub = cJSON_GetObjectItemCaseSensitive(out, "published");
+        cJSON *first = pub ? cJSON_GetArrayItem(pub, 0) : NULL;
+        cJSON *seq =
+            first ? cJSON_GetObjectItemCaseSensitive(first, "seq") : NULL;
+
+        if (seq)
+            cJSON_AddNumberToObject(out, "seq", seq->valuedouble);
+    }
+    {
+        char *tmp = cJSON_PrintUnformatted(out);
+
+        if (tmp) {
+            str = strdup(tmp);
+            cJSON_free(tmp);
+        }
+    }
+out:
+    cJSON_Delete(ack);
+    cJSON_Delete(out);
+    return str;
+}

@@ -34,4 +34,11 @@ int post_submit(struct bus *bus, const struct user *user, const char *client_id,
                 const struct proto_post *post, post_done_cb cb, void *arg,
                 struct proto_error *err);
 
+/*
+ * Builds the complete ack frame {"type":"ack","id","ref"?,"case",
+ * "published","seq"} from the ack body the bus returned. Heap string (free
+ * with free()), NULL when out of memory. 'ref' may be NULL.
+ */
+char *post_build_ack(const char *ack_json, const char *id, const char *ref);
+
 #endif

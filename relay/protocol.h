@@ -24,11 +24,11 @@
 #include "channel.h"
 
 #define PROTO_SUBPROTOCOL "buurtrelay.v1"
-#define PROTO_REF_MAX 128      /* longest "ref" / post "id" accepted */
-#define PROTO_EPOCH_MAX 32     /* longest epoch string */
-#define PROTO_TOKEN_MAX 2048   /* longest auth token */
-#define PROTO_MAX_DEPTH 16     /* JSON nesting limit for client frames */
-#define PROTO_AREA_MAX 512     /* most buurten / polygon points in an area */
+#define PROTO_REF_MAX 128    /* longest "ref" / post "id" accepted */
+#define PROTO_EPOCH_MAX 32   /* longest epoch string */
+#define PROTO_TOKEN_MAX 2048 /* longest auth token */
+#define PROTO_MAX_DEPTH 16   /* JSON nesting limit for client frames */
+#define PROTO_AREA_MAX 512   /* most buurten / polygon points in an area */
 
 /* Error codes of the contract, as they appear on the wire. */
 #define PROTO_E_BAD_REQUEST "bad_request"
@@ -63,16 +63,16 @@ enum proto_type {
 struct proto_request {
     enum proto_type type;
     int has_ref;
-    char ref[PROTO_REF_MAX + 1];         /* echoed in the reply */
-    char channel[CHANNEL_NAME_MAX + 1];  /* subscribe/unsubscribe/read */
-    int has_since;                       /* subscribe with "since" */
+    char ref[PROTO_REF_MAX + 1];        /* echoed in the reply */
+    char channel[CHANNEL_NAME_MAX + 1]; /* subscribe/unsubscribe/read */
+    int has_since;                      /* subscribe with "since" */
     char since_epoch[PROTO_EPOCH_MAX + 1];
     uint64_t since_seq;
-    uint64_t seq;                        /* read */
-    char id[PROTO_REF_MAX + 1];          /* post: idempotency key */
-    const char *token;                   /* auth: borrowed from root */
-    const cJSON *post;                   /* post: borrowed from root */
-    cJSON *root;                         /* owned */
+    uint64_t seq;               /* read */
+    char id[PROTO_REF_MAX + 1]; /* post: idempotency key */
+    const char *token;          /* auth: borrowed from root */
+    const cJSON *post;          /* post: borrowed from root */
+    cJSON *root;                /* owned */
 };
 
 /*

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 
 #include "error.h"
+#include "http_api.h"
 #include "log.h"
 #include "protocol.h"
 #include "session.h"
@@ -19,37 +20,6 @@ static struct relay *relay_of(struct lws *wsi)
 }
 
 /* ---- HTTP --------------------------------------------------------------- */
-
-/* Writes a complete small response: headers, then the body. */
-static int http_respond(struct lws *wsi, unsigned status, const char *ctype,
-                        const char *body, size_t len)
-{
-    size_t cap = LWS_PRE + 1024 + len;
-    unsigned char *buf = malloc(cap);
-    unsigned char *start, *p, *end;
-    int rc = -1;
-
-    if (!buf)
-        return -1;
-    start = p = buf + LWS_PRE;
-    end = buf + cap;
-    if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
-                                    end) ||
-        lws_add_http_header_by_name(
-            wsi, (const unsigned char *)"cache-control:",
-            (const unsigned char *)"no-store", 8, &p, end) ||
-        lws_finalize_write_http_header(wsi, start, &p, end))
-        goto out;
-    if (len) {
-        memcpy(start, body, len);
-        if (lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) != (int)len)
-            goto out;
-    }
-    rc = lws_http_transaction_completed(wsi) ? -1 : 0;
-out:
-    free(buf);
-    return rc;
-}
 
 static int respond_json(struct lws *wsi, unsigned status, const char *json)
 {
@@ -112,10 +82,16 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                         (size_t)n);
 }
 
-static int handle_http(struct lws *wsi, struct relay *relay)
+static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
 {
     char uri[256];
 
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_POST_URI) > 0) {
+        if (http_api_begin(relay, wsi, uri, &pss->http))
+            return 0; /* the body follows */
+        return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
+                            "{\"error\":\"not found\"}");
+    }
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}");
@@ -257,7 +233,22 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         }
         return 0;
     case LWS_CALLBACK_HTTP:
-        return handle_http(wsi, relay_of(wsi));
+        return handle_http(wsi, relay_of(wsi), pss);
+    case LWS_CALLBACK_HTTP_BODY:
+        if (pss->http)
+            http_api_body(pss->http, in, len);
+        return 0;
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (pss->http)
+            http_api_complete(pss->http);
+        return 0;
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        if (pss->http)
+            return http_api_writeable(&pss->http);
+        break;
+    case LWS_CALLBACK_CLOSED_HTTP:
+        http_api_closed(&pss->http);
+        break;
     default:
         break;
     }

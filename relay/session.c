@@ -307,7 +307,7 @@ void session_close_user(struct relay *relay, const char *user_id,
                         const char *jti)
 {
     for (struct session *s = relay->sessions; s; s = s->next) {
-        if (!s->authenticated || strcmp(s->user.id, user_id) != 0)
+        if (!s->authenticated || (user_id && strcmp(s->user.id, user_id) != 0))
             continue;
         if (jti && strcmp(s->user.jti, jti) != 0)
             continue;
@@ -447,51 +447,6 @@ struct post_ctx {
     int has_ref;
 };
 
-/* Builds {"type":"ack","id","ref"?, ...ack body} from the stored ack. */
-static char *build_ack(const char *ack_json, const char *id, const char *ref)
-{
-    cJSON *ack = cJSON_Parse(ack_json);
-    cJSON *out = cJSON_CreateObject();
-    char *str = NULL;
-
-    if (!ack || !out)
-        goto out;
-    cJSON_AddStringToObject(out, "type", "ack");
-    cJSON_AddStringToObject(out, "id", id);
-    if (ref)
-        cJSON_AddStringToObject(out, "ref", ref);
-    for (cJSON *item = ack->child; item;) {
-        cJSON *next = item->next;
-
-        cJSON_AddItemToObject(out, item->string,
-                              cJSON_DetachItemViaPointer(ack, item));
-        item = next;
-    }
-    {
-        /* "seq": where it was published (first channel), for clients that
-         * post to one channel. */
-        cJSON *pub = cJSON_GetObjectItemCaseSensitive(out, "published");
-        cJSON *first = pub ? cJSON_GetArrayItem(pub, 0) : NULL;
-        cJSON *seq =
-            first ? cJSON_GetObjectItemCaseSensitive(first, "seq") : NULL;
-
-        if (seq)
-            cJSON_AddNumberToObject(out, "seq", seq->valuedouble);
-    }
-    {
-        char *tmp = cJSON_PrintUnformatted(out);
-
-        if (tmp) {
-            str = strdup(tmp);
-            cJSON_free(tmp);
-        }
-    }
-out:
-    cJSON_Delete(ack);
-    cJSON_Delete(out);
-    return str;
-}
-
 static void post_done(void *arg, int rc, const struct proto_error *err,
                       const char *ack_json)
 {
@@ -502,7 +457,7 @@ static void post_done(void *arg, int rc, const struct proto_error *err,
     if (s->wsi) {
         if (rc == RELAY_OK) {
             s->relay->metrics.posts_acked++;
-            send_string(s, build_ack(ack_json, ctx->id, ref));
+            send_string(s, post_build_ack(ack_json, ctx->id, ref));
         } else {
             s->relay->metrics.posts_failed++;
             send_error(s, err->code, err->message, ref, ctx->id);

@@ -52,8 +52,8 @@ void session_close(struct session *s, int code, const char *reason);
 /* Asks every session to close (shutdown: 1001 "going away"). */
 void session_close_all(struct relay *relay, int code, const char *reason);
 
-/* Closes every session whose user matches (revocation): by token id when
- * jti is not NULL, else every token of user_id. */
+/* Closes the sessions of a revoked token (jti, any user when user_id is
+ * NULL) or of every token of user_id (jti NULL). */
 void session_close_user(struct relay *relay, const char *user_id,
                         const char *jti);
 

@@ -55,12 +55,17 @@ static const char raise_script[] =
     "end\n"
     "if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'disabled', '1') "
     "end\n"
+    "redis.call('PUBLISH', 'relay:control', 'revoke-user ' .."
+    " string.sub(KEYS[1], 6))\n"
     "return 1\n";
 
 /* KEYS[1] revoked:{jti}, ARGV[1] exp. */
-static const char revoke_script[] = "redis.call('SET', KEYS[1], '1')\n"
-                                    "redis.call('EXPIREAT', KEYS[1], ARGV[1])\n"
-                                    "return 1\n";
+static const char revoke_script[] =
+    "redis.call('SET', KEYS[1], '1')\n"
+    "redis.call('EXPIREAT', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', 'relay:control', 'revoke-jti ' .."
+    " string.sub(KEYS[1], 9))\n"
+    "return 1\n";
 
 static const char *const roles[] = {"resident", "beheerder", "boa", "police",
                                     "admin"};

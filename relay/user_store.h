@@ -61,6 +61,11 @@
  * (tokens_after = now + 1) so that re-enabling an account later does not
  * resurrect tokens from before the disable.
  *
+ * OPEN CONNECTIONS: disable, revoke-all and revoke-one also PUBLISH on the
+ * Redis channel relay:control ("revoke-user {id}" / "revoke-jti {jti}",
+ * in the same script as the write), so every relay process closes the
+ * connections that use the revoked tokens at once.
+ *
  * ERRORS: RELAY_EUNAVAILABLE when Redis cannot be reached, times out or
  * answers with an error; RELAY_EINTERNAL when a reply has an unexpected
  * shape (corrupt data); RELAY_ENOTFOUND for an unknown login or id.

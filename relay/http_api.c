@@ -1,0 +1,490 @@
+#include "http_api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+#include <sodium.h>
+
+#include "auth.h"
+#include "error.h"
+#include "json_strict.h"
+#include "log.h"
+#include "password.h"
+#include "permissions.h"
+#include "post.h"
+#include "protocol.h"
+#include "token.h"
+
+/* At most this many Argon2id checks at once: each holds 64 MiB and a core. */
+#define LOGINS_IN_FLIGHT_MAX 4
+
+enum api_route {
+    API_SESSION,
+    API_POSTS,
+};
+
+struct http_request_state {
+    struct relay *relay;
+    struct lws *wsi; /* NULL once the client went away */
+    enum api_route route;
+    char *body; /* collected body, NUL-terminated */
+    size_t len;
+    int too_large; /* body passed max-frame */
+    int busy;      /* async work in flight */
+    int answered;  /* response ready in 'status'/'response' */
+    unsigned status;
+    char *response; /* heap JSON */
+    char authz[TOKEN_MAX + 16];
+    char idem[PROTO_REF_MAX + 1];
+
+    /* login */
+    char login[65];
+    char password[PASSWORD_MAX_LEN + 1];
+    size_t password_len;
+    char hash[PASSWORD_HASH_MAX];
+    char user_id[65];
+    char role[17];
+    long long tokens_after;
+    int known;    /* login exists and is enabled */
+    int verified; /* password matched (thread pool result) */
+    uv_work_t work;
+};
+
+/* A syntactically valid Argon2id hash that matches no password: unknown
+ * logins are checked against it so they cost as much as known ones. */
+static char dummy_hash[PASSWORD_HASH_MAX];
+static int logins_in_flight;
+
+int http_respond(struct lws *wsi, unsigned status, const char *ctype,
+                 const char *body, size_t len)
+{
+    size_t cap = LWS_PRE + 1024 + len;
+    unsigned char *buf = malloc(cap);
+    unsigned char *start, *p, *end;
+    int rc = -1;
+
+    if (!buf)
+        return -1;
+    start = p = buf + LWS_PRE;
+    end = buf + cap;
+    if (lws_add_http_common_headers(wsi, status, ctype, (lws_filepos_t)len, &p,
+                                    end) ||
+        lws_add_http_header_by_name(
+            wsi, (const unsigned char *)"cache-control:",
+            (const unsigned char *)"no-store", 8, &p, end) ||
+        lws_finalize_write_http_header(wsi, start, &p, end))
+        goto out;
+    if (len) {
+        memcpy(start, body, len);
+        if (lws_write(wsi, start, len, LWS_WRITE_HTTP_FINAL) != (int)len)
+            goto out;
+    }
+    rc = lws_http_transaction_completed(wsi) ? -1 : 0;
+out:
+    free(buf);
+    return rc;
+}
+
+static unsigned status_of(const char *code)
+{
+    static const struct {
+        const char *code;
+        unsigned status;
+    } map[] = {
+        {PROTO_E_BAD_REQUEST, 400},  {PROTO_E_UNAUTHORIZED, 401},
+        {PROTO_E_FORBIDDEN, 403},    {PROTO_E_NOT_FOUND, 404},
+        {PROTO_E_CONFLICT, 409},     {PROTO_E_TOO_LARGE, 413},
+        {PROTO_E_RATE_LIMITED, 429}, {PROTO_E_UNAVAILABLE, 503},
+    };
+
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].code, code) == 0)
+            return map[i].status;
+    return 500;
+}
+
+static void free_state(struct http_request_state *r)
+{
+    sodium_memzero(r->password, sizeof(r->password));
+    free(r->body);
+    free(r->response);
+    free(r);
+}
+
+/* Stores the answer and asks lws for a writeable callback; frees the
+ * state instead when the client already left. Takes 'json' (heap). */
+static void answer(struct http_request_state *r, unsigned status, char *json)
+{
+    r->busy = 0;
+    if (!r->wsi) {
+        free(json);
+        free_state(r);
+        return;
+    }
+    r->status = status;
+    r->response = json;
+    r->answered = 1;
+    lws_callback_on_writable(r->wsi);
+}
+
+static void answer_error(struct http_request_state *r, const char *code,
+                         const char *message)
+{
+    answer(r, status_of(code),
+           proto_build_error(code, message, NULL, r->idem[0] ? r->idem : NULL,
+                             -1));
+}
+
+int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
+                   struct http_request_state **slot)
+{
+    struct http_request_state *r;
+    enum api_route route;
+
+    if (strcmp(uri, "/api/v1/session") == 0)
+        route = API_SESSION;
+    else if (strcmp(uri, "/api/v1/posts") == 0)
+        route = API_POSTS;
+    else
+        return 0;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return 0;
+    r->relay = relay;
+    r->wsi = wsi;
+    r->route = route;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
+        (int)sizeof(r->authz))
+        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
+                     WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (lws_hdr_custom_length(wsi, "idempotency-key:", 16) > 0 &&
+        lws_hdr_custom_length(wsi, "idempotency-key:", 16) <= PROTO_REF_MAX)
+        lws_hdr_custom_copy(wsi, r->idem, sizeof(r->idem),
+                            "idempotency-key:", 16);
+    *slot = r;
+    return 1;
+}
+
+void http_api_body(struct http_request_state *r, const void *in, size_t len)
+{
+    char *b;
+
+    if (r->too_large)
+        return;
+    if (r->len + len > (size_t)r->relay->cfg.max_frame) {
+        r->too_large = 1;
+        return;
+    }
+    b = realloc(r->body, r->len + len + 1);
+    if (!b) {
+        r->too_large = 1;
+        return;
+    }
+    memcpy(b + r->len, in, len);
+    r->len += len;
+    b[r->len] = '\0';
+    r->body = b;
+}
+
+/* ---- POST /api/v1/session ----------------------------------------------- */
+
+static void verify_work(uv_work_t *w)
+{
+    struct http_request_state *r = w->data;
+
+    /* On the thread pool: touches only this request's own buffers. */
+    r->verified = password_verify(r->known ? r->hash : dummy_hash, r->password,
+                                  r->password_len) == RELAY_OK;
+    sodium_memzero(r->password, sizeof(r->password));
+}
+
+static void verify_done(uv_work_t *w, int status)
+{
+    struct http_request_state *r = w->data;
+    struct relay *relay = r->relay;
+    char token[TOKEN_MAX], expires[40];
+    struct token_claims claims;
+    int64_t now = (int64_t)time(NULL);
+    int64_t iat = now > r->tokens_after ? now : (int64_t)r->tokens_after;
+    cJSON *o;
+    char *json;
+
+    logins_in_flight--;
+    if (status != 0 || !r->known || !r->verified) {
+        log_info("api", "login refused");
+        answer_error(r, PROTO_E_UNAUTHORIZED,
+                     "unknown login or wrong "
+                     "password");
+        return;
+    }
+    if (token_issue(relay->token_key, r->user_id, r->role,
+                    relay->cfg.token_audience, iat, relay->cfg.token_ttl, token,
+                    sizeof(token), &claims) < 0) {
+        answer_error(r, PROTO_E_INTERNAL, "cannot issue a token");
+        return;
+    }
+    proto_format_time((double)claims.exp, expires, sizeof(expires));
+    o = cJSON_CreateObject();
+    if (o) {
+        cJSON *u = cJSON_AddObjectToObject(o, "user");
+
+        cJSON_AddStringToObject(o, "token", token);
+        cJSON_AddStringToObject(o, "expires", expires);
+        if (u) {
+            cJSON_AddStringToObject(u, "id", r->user_id);
+            cJSON_AddStringToObject(u, "role", r->role);
+        }
+    }
+    sodium_memzero(token, sizeof(token));
+    json = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    log_info("api", "login: user %s", r->user_id);
+    answer(r, json ? 200 : 500, json);
+}
+
+/* KEYS [1] login:{login}. Returns {} or {id, pw, role, disabled,
+ * tokens_after}. */
+static const char login_script[] =
+    "local id = redis.call('GET', KEYS[1])\n"
+    "if not id then return {} end\n"
+    "local u = redis.call('HMGET', 'user:' .. id, 'pw', 'role', 'disabled',"
+    " 'tokens_after')\n"
+    "for i = 1, 4 do if not u[i] then u[i] = '' end end\n"
+    "return {id, u[1], u[2], u[3], u[4]}\n";
+
+static void copy_str(char *out, size_t outlen, const redisReply *e)
+{
+    if (e->type == REDIS_REPLY_STRING && e->len < outlen) {
+        memcpy(out, e->str, e->len);
+        out[e->len] = '\0';
+    } else {
+        out[0] = '\0';
+    }
+}
+
+static void login_loaded(void *arg, redisReply *reply)
+{
+    struct http_request_state *r = arg;
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        logins_in_flight--;
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+        return;
+    }
+    if (reply->elements == 5) {
+        char disabled[4], after[24];
+
+        copy_str(r->user_id, sizeof(r->user_id), reply->element[0]);
+        copy_str(r->hash, sizeof(r->hash), reply->element[1]);
+        copy_str(r->role, sizeof(r->role), reply->element[2]);
+        copy_str(disabled, sizeof(disabled), reply->element[3]);
+        copy_str(after, sizeof(after), reply->element[4]);
+        r->tokens_after = strtoll(after, NULL, 10);
+        r->known = r->user_id[0] && r->hash[0] && strcmp(disabled, "1") != 0;
+    }
+    r->work.data = r;
+    if (uv_queue_work(r->relay->loop, &r->work, verify_work, verify_done) !=
+        0) {
+        logins_in_flight--;
+        answer_error(r, PROTO_E_INTERNAL, "cannot check the password");
+    }
+}
+
+static void start_login(struct http_request_state *r)
+{
+    cJSON *root;
+    const cJSON *login, *password;
+    const char *why;
+    char key[96];
+    size_t n;
+
+    root = json_strict_parse(r->body ? r->body : "", r->len, 4, &why);
+    login = root ? cJSON_GetObjectItemCaseSensitive(root, "login") : NULL;
+    password = root ? cJSON_GetObjectItemCaseSensitive(root, "password") : NULL;
+    if (!cJSON_IsString(login) || !cJSON_IsString(password) ||
+        strlen(login->valuestring) == 0 ||
+        strlen(login->valuestring) >= sizeof(r->login) ||
+        strlen(password->valuestring) > PASSWORD_MAX_LEN) {
+        cJSON_Delete(root);
+        answer_error(r, PROTO_E_BAD_REQUEST,
+                     "expected {\"login\": string, \"password\": string}");
+        return;
+    }
+    /* Logins are case-insensitive ASCII (user_store.h). */
+    n = strlen(login->valuestring);
+    for (size_t i = 0; i <= n; i++) {
+        char c = login->valuestring[i];
+
+        r->login[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    }
+    r->password_len = strlen(password->valuestring);
+    memcpy(r->password, password->valuestring, r->password_len + 1);
+    sodium_memzero(password->valuestring, r->password_len);
+    cJSON_Delete(root);
+    if (logins_in_flight >= LOGINS_IN_FLIGHT_MAX) {
+        answer(r, 429,
+               proto_build_error(PROTO_E_RATE_LIMITED,
+                                 "too many logins at once; retry", NULL, NULL,
+                                 1));
+        return;
+    }
+    snprintf(key, sizeof(key), "login:%s", r->login);
+    logins_in_flight++;
+    if (redis_link_command(bus_command_link(r->relay->bus), login_loaded, r,
+                           "EVAL %s 1 %s", login_script, key) < 0) {
+        logins_in_flight--;
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+    }
+}
+
+/* ---- POST /api/v1/posts ------------------------------------------------- */
+
+struct rest_post {
+    struct http_request_state *r;
+    cJSON *root;
+    struct user user;
+};
+
+static void rest_post_done(void *arg, int rc, const struct proto_error *err,
+                           const char *ack_json)
+{
+    struct http_request_state *r = arg;
+
+    if (rc == RELAY_OK) {
+        char *ack = post_build_ack(ack_json, r->idem, NULL);
+
+        r->relay->metrics.posts_acked++;
+        answer(r, ack ? 200 : 500, ack);
+    } else {
+        r->relay->metrics.posts_failed++;
+        answer_error(r, err->code, err->message);
+    }
+}
+
+static void rest_post_authed(void *arg, int rc, const struct user *user)
+{
+    struct http_request_state *r = arg;
+    struct proto_error err;
+    struct proto_post post;
+    const char *why;
+    cJSON *root;
+
+    if (rc < 0) {
+        answer_error(r,
+                     rc == RELAY_EUNAVAILABLE ? PROTO_E_UNAVAILABLE
+                                              : PROTO_E_UNAUTHORIZED,
+                     rc == RELAY_EUNAVAILABLE
+                         ? "cannot check the token now; retry"
+                         : "token revoked or account disabled");
+        return;
+    }
+    root = json_strict_parse(r->body ? r->body : "", r->len, PROTO_MAX_DEPTH,
+                             &why);
+    if (!root) {
+        snprintf(err.message, sizeof(err.message), "body: %s", why);
+        answer_error(r, PROTO_E_BAD_REQUEST, err.message);
+        return;
+    }
+    if (proto_parse_post(root, &post, &err) < 0) {
+        cJSON_Delete(root);
+        answer_error(r, err.code, err.message);
+        return;
+    }
+    rc = perm_post(user, &post);
+    if (rc < 0) {
+        proto_post_cleanup(&post);
+        cJSON_Delete(root);
+        if (rc == RELAY_EFORBIDDEN)
+            log_info("audit", "refused REST post: user %s kind %s", user->id,
+                     proto_post_kind_name(post.kind));
+        answer_error(r, PROTO_E_FORBIDDEN, "your role may not post this here");
+        return;
+    }
+    if (!r->idem[0]) {
+        /* No key given: a fresh one, so the post is simply not
+         * deduplicated. */
+        unsigned char rnd[12];
+
+        randombytes_buf(rnd, sizeof(rnd));
+        r->idem[0] = 'r';
+        sodium_bin2hex(r->idem + 1, sizeof(r->idem) - 1, rnd, sizeof(rnd));
+    }
+    rc = post_submit(r->relay->bus, user, r->idem, &post, rest_post_done, r,
+                     &err);
+    proto_post_cleanup(&post);
+    cJSON_Delete(root);
+    if (rc < 0)
+        answer_error(r, err.code, err.message);
+}
+
+static void start_post(struct http_request_state *r)
+{
+    struct token_claims claims;
+
+    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
+        token_verify(r->relay->token_key, r->authz + 7,
+                     r->relay->cfg.token_audience, (int64_t)time(NULL),
+                     &claims) < 0) {
+        answer_error(r, PROTO_E_UNAUTHORIZED,
+                     "expected Authorization: Bearer <valid token>");
+        return;
+    }
+    if (auth_load(bus_command_link(r->relay->bus), &claims, rest_post_authed,
+                  r) < 0)
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+}
+
+void http_api_complete(struct http_request_state *r)
+{
+    r->busy = 1;
+    if (r->too_large) {
+        answer_error(r, PROTO_E_TOO_LARGE, "request body exceeds max-frame");
+        return;
+    }
+    if (r->route == API_SESSION)
+        start_login(r);
+    else
+        start_post(r);
+}
+
+int http_api_writeable(struct http_request_state **slot)
+{
+    struct http_request_state *r = *slot;
+    int rc;
+
+    if (!r || !r->answered)
+        return 0;
+    /* Completing the transaction lets lws reset the per-connection
+     * storage that holds *slot: forget the request before answering. */
+    *slot = NULL;
+    rc = http_respond(r->wsi, r->status, "application/json",
+                      r->response ? r->response : "{}",
+                      r->response ? strlen(r->response) : 2);
+    free_state(r);
+    return rc;
+}
+
+void http_api_closed(struct http_request_state **slot)
+{
+    struct http_request_state *r = *slot;
+
+    if (!r)
+        return;
+    *slot = NULL;
+    r->wsi = NULL;
+    if (!r->busy)
+        free_state(r);
+}
+
+/* Computed once at start-up (it takes a moment and 64 MiB). */
+int http_api_init(void)
+{
+    static const char pw[] = "no password matches this hash";
+
+    if (dummy_hash[0])
+        return RELAY_OK;
+    return password_hash(pw, sizeof(pw) - 1, dummy_hash);
+}
