@@ -14,44 +14,90 @@
 #define BUCKETS 4096
 
 /*
- * Publish script. KEYS: [1] idempotency key, [2] case key, then a (meta,
- * log) pair per channel. ARGV: [1] idempotency ttl, [2] history max,
- * [3] epoch to use for a channel without one, [4] msg JSON, [5] case id,
- * [6] n = number of case field pairs, [7 .. 6+2n] the pairs, then the
- * channel names. A channel whose meta is missing (new, or lost with Redis)
- * starts a new epoch and drops any stale log so ids restart at 1-0.
+ * Transaction script: everything a post changes, atomically, so a post is
+ * either wholly stored and published or not at all. KEYS: [1] idempotency
+ * key, [2] case key. ARGV: [1] idempotency ttl, [2] history max, [3] epoch
+ * for a channel without one, [4] case id, [5] expected case version (""
+ * no check, "-" the case must not exist), [6] extra ack members (JSON text
+ * starting with ',' or ""), [7] "1" to record each publication in
+ * case:{id}:msgs (so an appeal's messages can be redacted later), [8]
+ * "1" to redact the case's recorded messages first, [9] number of
+ * commands, then each command as (argc, args...), then the number of
+ * groups, each (msg JSON, flags: 'r' to record its publications in
+ * case:{id}:msgs so they can be redacted later, 'h' to leave them out of
+ * the ack's "published" list, channel count, channel names...).
+ * Returns {0, ack} when done, {1, ack} for a replayed post id, {2,
+ * current version} when the case changed underneath (caller re-reads).
+ * Channel keys are derived inside the script; with one Redis that is
+ * fine, and all keys of one channel share the {NAME} hash tag.
  */
-static const char publish_script[] =
+static const char txn_script[] =
     "local prev = redis.call('GET', KEYS[1])\n"
     "if prev then return {1, prev} end\n"
-    "local nf = tonumber(ARGV[6])\n"
-    "if nf > 0 then redis.call('HSET', KEYS[2], unpack(ARGV, 7, 6 + 2 * nf))"
-    " end\n"
-    "local first = 7 + 2 * nf\n"
-    "local out = {}\n"
-    "for i = first, #ARGV do\n"
-    "  local name = ARGV[i]\n"
-    "  local k = 3 + 2 * (i - first)\n"
-    "  local epoch = redis.call('HGET', KEYS[k], 'epoch')\n"
-    "  if not epoch then\n"
-    "    epoch = ARGV[3]\n"
-    "    redis.call('DEL', KEYS[k + 1])\n"
-    "    redis.call('HSET', KEYS[k], 'epoch', epoch, 'seq', 0)\n"
-    "  end\n"
-    "  redis.call('PERSIST', KEYS[k])\n"
-    "  local seq = redis.call('HINCRBY', KEYS[k], 'seq', 1)\n"
-    "  local frame = '{\"type\":\"message\",\"channel\":\"' .. name .."
-    " '\",\"seq\":' .. seq .. ',\"epoch\":\"' .. epoch .. '\",\"msg\":' .."
-    " ARGV[4] .. '}'\n"
-    "  redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', ARGV[2], seq .. '-0',"
-    " 'f', frame)\n"
-    "  redis.call('PUBLISH', 'ch:{' .. name .. '}', seq .. ' ' .. epoch .."
-    " ' ' .. frame)\n"
-    "  out[#out + 1] = '{\"channel\":\"' .. name .. '\",\"seq\":' .. seq .."
-    " '}'\n"
+    "local ckey = KEYS[2]\n"
+    "local want = ARGV[5]\n"
+    "if want == '-' then\n"
+    "  if redis.call('EXISTS', ckey) == 1 then return {2, 'exists'} end\n"
+    "elseif want ~= '' then\n"
+    "  local cur = redis.call('HGET', ckey, 'version') or 'none'\n"
+    "  if cur ~= want then return {2, cur} end\n"
     "end\n"
-    "local ack = '{\"case\":\"' .. ARGV[5] .. '\",\"published\":[' .."
-    " table.concat(out, ',') .. ']}'\n"
+    "if ARGV[8] == '1' then\n"
+    "  for _, m in ipairs(redis.call('LRANGE', ckey .. ':msgs', 0, -1)) do\n"
+    "    local sp = string.find(m, ' ', 1, true)\n"
+    "    local name = string.sub(m, 1, sp - 1)\n"
+    "    local seq = string.sub(m, sp + 1)\n"
+    "    redis.call('XDEL', 'ch:{' .. name .. '}:log', seq .. '-0')\n"
+    "    redis.call('SADD', 'ch:{' .. name .. '}:redacted', seq)\n"
+    "  end\n"
+    "  redis.call('DEL', ckey .. ':msgs')\n"
+    "end\n"
+    "local i = 10\n"
+    "for c = 1, tonumber(ARGV[9]) do\n"
+    "  local n = tonumber(ARGV[i])\n"
+    "  redis.call(unpack(ARGV, i + 1, i + n))\n"
+    "  i = i + 1 + n\n"
+    "end\n"
+    "if ARGV[4] ~= '' then redis.call('HINCRBY', ckey, 'version', 1) end\n"
+    "local out = {}\n"
+    "local ngroups = tonumber(ARGV[i])\n"
+    "i = i + 1\n"
+    "for g = 1, ngroups do\n"
+    "  local msg = ARGV[i]\n"
+    "  local record = ARGV[i + 1]\n"
+    "  local nch = tonumber(ARGV[i + 2])\n"
+    "  i = i + 3\n"
+    "  for c = 1, nch do\n"
+    "    local name = ARGV[i]\n"
+    "    i = i + 1\n"
+    "    local meta = 'ch:{' .. name .. '}:meta'\n"
+    "    local log = 'ch:{' .. name .. '}:log'\n"
+    "    local epoch = redis.call('HGET', meta, 'epoch')\n"
+    "    if not epoch then\n"
+    "      epoch = ARGV[3]\n"
+    "      redis.call('DEL', log, 'ch:{' .. name .. '}:redacted')\n"
+    "      redis.call('HSET', meta, 'epoch', epoch, 'seq', 0)\n"
+    "    end\n"
+    "    redis.call('PERSIST', meta)\n"
+    "    local seq = redis.call('HINCRBY', meta, 'seq', 1)\n"
+    "    local frame = '{\"type\":\"message\",\"channel\":\"' .. name .."
+    " '\",\"seq\":' .. seq .. ',\"epoch\":\"' .. epoch .. '\",\"msg\":' .."
+    " msg .. '}'\n"
+    "    redis.call('XADD', log, 'MAXLEN', '~', ARGV[2], seq .. '-0', 'f',"
+    " frame)\n"
+    "    redis.call('PUBLISH', 'ch:{' .. name .. '}', seq .. ' ' .. epoch .."
+    " ' ' .. frame)\n"
+    "    if string.find(record, 'r', 1, true) then\n"
+    "      redis.call('RPUSH', ckey .. ':msgs', name .. ' ' .. seq)\n"
+    "    end\n"
+    "    if not string.find(record, 'h', 1, true) then\n"
+    "      out[#out + 1] = '{\"channel\":\"' .. name .. '\",\"seq\":' .."
+    " seq .. '}'\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local ack = '{\"case\":\"' .. ARGV[4] .. '\"' .. ARGV[6] .."
+    " ',\"published\":[' .. table.concat(out, ',') .. ']}'\n"
     "redis.call('SET', KEYS[1], ack, 'EX', ARGV[1])\n"
     "return {0, ack}\n";
 
@@ -64,7 +110,11 @@ static const char publish_script[] =
  * here, so "subscribed" and later messages agree; such an empty channel's
  * meta expires after a day unless something is published (no unbounded
  * growth from subscribes alone). since = 0 ("I have nothing") recovers
- * under any epoch as long as the log still starts at 1.
+ * under any epoch as long as the log still starts at 1. KEYS [3] is the
+ * channel's set of redacted seqs (messages removed when their appeal
+ * closed, for privacy): those replay as {"kind":"redacted"} placeholders
+ * so a redaction is not mistaken for lost history. ARGV [5] is the
+ * channel name, for the placeholders.
  */
 static const char history_script[] =
     "local m = redis.call('HMGET', KEYS[1], 'seq', 'epoch')\n"
@@ -84,9 +134,20 @@ static const char history_script[] =
     "if seq - since > tonumber(ARGV[3]) then return {epoch, seq, 0} end\n"
     "local e = redis.call('XRANGE', KEYS[2], (since + 1) .. '-0',"
     " seq .. '-0')\n"
-    "if #e ~= seq - since then return {epoch, seq, 0} end\n"
     "local out = {epoch, seq, 1}\n"
-    "for i = 1, #e do out[#out + 1] = e[i][2][2] end\n"
+    "local j = 1\n"
+    "for q = since + 1, seq do\n"
+    "  if e[j] and e[j][1] == q .. '-0' then\n"
+    "    out[#out + 1] = e[j][2][2]\n"
+    "    j = j + 1\n"
+    "  elseif redis.call('SISMEMBER', KEYS[3], q) == 1 then\n"
+    "    out[#out + 1] = '{\"type\":\"message\",\"channel\":\"' .. ARGV[5]"
+    " .. '\",\"seq\":' .. q .. ',\"epoch\":\"' .. epoch .."
+    " '\",\"msg\":{\"kind\":\"redacted\"}}'\n"
+    "  else\n"
+    "    return {epoch, seq, 0}\n"
+    "  end\n"
+    "end\n"
     "return out\n";
 
 enum chan_state {
@@ -443,31 +504,34 @@ static void history_reply(void *arg, redisReply *reply);
 static int send_history(struct bus *bus, struct fetch *f, const char *name,
                         long long since, const char *since_epoch)
 {
-    char meta[128], log[128], since_s[32], max_s[32];
+    char meta[128], log[128], redacted[128], since_s[32], max_s[32];
     unsigned char rnd[8];
     char epoch[17];
-    const char *argv[9];
-    size_t argvlen[9];
+    const char *argv[11];
+    size_t argvlen[11];
 
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(epoch, sizeof(epoch), rnd, sizeof(rnd));
 
     snprintf(meta, sizeof(meta), "ch:{%s}:meta", name);
     snprintf(log, sizeof(log), "ch:{%s}:log", name);
+    snprintf(redacted, sizeof(redacted), "ch:{%s}:redacted", name);
     snprintf(since_s, sizeof(since_s), "%lld", since);
     snprintf(max_s, sizeof(max_s), "%ld", bus->opts.replay_max);
     argv[0] = "EVAL";
     argv[1] = history_script;
-    argv[2] = "2";
+    argv[2] = "3";
     argv[3] = meta;
     argv[4] = log;
-    argv[5] = since_s;
-    argv[6] = since_epoch;
-    argv[7] = max_s;
-    argv[8] = epoch;
-    for (int i = 0; i < 9; i++)
+    argv[5] = redacted;
+    argv[6] = since_s;
+    argv[7] = since_epoch;
+    argv[8] = max_s;
+    argv[9] = epoch;
+    argv[10] = name;
+    for (int i = 0; i < 11; i++)
         argvlen[i] = strlen(argv[i]);
-    return redis_link_argv(bus->cmd, history_reply, f, 9, argv, argvlen);
+    return redis_link_argv(bus->cmd, history_reply, f, 11, argv, argvlen);
 }
 
 /* Checks the history reply's shape; RELAY_OK with the header fields. */
@@ -971,24 +1035,26 @@ struct redis_link *bus_command_link(struct bus *bus)
     return bus->cmd;
 }
 
-/* ---- publish ------------------------------------------------------------ */
+/* ---- transactions ------------------------------------------------------ */
 
-struct publish_op {
+struct txn_op {
     struct bus *bus;
-    bus_publish_cb cb;
+    bus_txn_cb cb;
     void *arg;
 };
 
-static void publish_reply(void *arg, redisReply *r)
+static void txn_reply(void *arg, redisReply *r)
 {
-    struct publish_op *op = arg;
+    struct txn_op *op = arg;
 
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
         r->element[0]->type != REDIS_REPLY_INTEGER ||
         r->element[1]->type != REDIS_REPLY_STRING) {
         if (r && r->type == REDIS_REPLY_ERROR)
-            log_error("bus", "publish script failed: %s", r->str);
+            log_error("bus", "transaction script failed: %s", r->str);
         op->cb(op->arg, RELAY_EUNAVAILABLE, NULL, 0);
+    } else if (r->element[0]->integer == 2) {
+        op->cb(op->arg, RELAY_ECONFLICT, r->element[1]->str, 0);
     } else {
         if (r->element[0]->integer == 0)
             op->bus->stats.published++;
@@ -998,88 +1064,84 @@ static void publish_reply(void *arg, redisReply *r)
     free(op);
 }
 
-int bus_publish(struct bus *bus, const struct bus_publication *pub,
-                bus_publish_cb cb, void *arg)
+int bus_transact(struct bus *bus, const struct bus_txn *t, bus_txn_cb cb,
+                 void *arg)
 {
-    int nkeys = 2 + 2 * pub->nchannels;
-    int argc = 3 + nkeys + 6 + pub->ncase_fields + pub->nchannels;
+    int nchan = 0, nargs = 0;
+    int argc;
     const char **argv = NULL;
     size_t *argvlen = NULL;
-    char **owned = NULL; /* key strings built here */
-    char nkeys_s[16], ttl_s[32], hist_s[32], nf_s[16];
+    char *numbers = NULL; /* decimal counts, 16 bytes per slot */
+    int nnum = 0;
+    char ttl_s[32], hist_s[32], case_key[96];
     unsigned char rnd[8];
     char epoch[17];
-    struct publish_op *op = NULL;
+    struct txn_op *op = NULL;
     int i = 0, rc = RELAY_ENOMEM;
 
-    if (pub->nchannels <= 0 || pub->ncase_fields % 2 != 0)
-        return RELAY_EINVAL;
     if (!redis_link_is_up(bus->cmd))
         return RELAY_EUNAVAILABLE;
+    for (int g = 0; g < t->ngroups; g++)
+        nchan += t->groups[g].nchannels;
+    for (int c = 0; c < t->ncmds; c++)
+        nargs += t->cmd_argc[c];
+    argc = 5 + 9 + (t->ncmds + nargs) + 1 + 3 * t->ngroups + nchan;
     argv = calloc((size_t)argc, sizeof(*argv));
     argvlen = calloc((size_t)argc, sizeof(*argvlen));
-    owned = calloc((size_t)(2 * pub->nchannels + 1), sizeof(*owned));
+    numbers = calloc((size_t)(t->ncmds + t->ngroups + 2), 16);
     op = malloc(sizeof(*op));
-    if (!argv || !argvlen || !owned || !op)
+    if (!argv || !argvlen || !numbers || !op)
         goto out;
+#define NUM(v)                                                                 \
+    (snprintf(numbers + 16 * nnum, 16, "%d", (v)), numbers + 16 * nnum++)
     randombytes_buf(rnd, sizeof(rnd));
     sodium_bin2hex(epoch, sizeof(epoch), rnd, sizeof(rnd));
-    snprintf(nkeys_s, sizeof(nkeys_s), "%d", nkeys);
     snprintf(ttl_s, sizeof(ttl_s), "%ld", bus->opts.idempotency_ttl);
     snprintf(hist_s, sizeof(hist_s), "%ld", bus->opts.history_max);
-    snprintf(nf_s, sizeof(nf_s), "%d", pub->ncase_fields / 2);
+    snprintf(case_key, sizeof(case_key), "case:%s", t->case_id);
 
     argv[i++] = "EVAL";
-    argv[i++] = publish_script;
-    argv[i++] = nkeys_s;
-    argv[i++] = pub->idem_key;
-    {
-        size_t n = strlen(pub->case_id) + 8;
-
-        owned[0] = malloc(n);
-        if (!owned[0])
-            goto out;
-        snprintf(owned[0], n, "case:%s", pub->case_id);
-        argv[i++] = owned[0];
-    }
-    for (int c = 0; c < pub->nchannels; c++) {
-        size_t n = strlen(pub->channels[c]) + 16;
-        char *meta = malloc(n), *log = malloc(n);
-
-        owned[1 + 2 * c] = meta;
-        owned[2 + 2 * c] = log;
-        if (!meta || !log)
-            goto out;
-        snprintf(meta, n, "ch:{%s}:meta", pub->channels[c]);
-        snprintf(log, n, "ch:{%s}:log", pub->channels[c]);
-        argv[i++] = meta;
-        argv[i++] = log;
-    }
+    argv[i++] = txn_script;
+    argv[i++] = "2";
+    argv[i++] = t->idem_key;
+    argv[i++] = case_key;
     argv[i++] = ttl_s;
     argv[i++] = hist_s;
     argv[i++] = epoch;
-    argv[i++] = pub->msg_json;
-    argv[i++] = pub->case_id;
-    argv[i++] = nf_s;
-    for (int f = 0; f < pub->ncase_fields; f++)
-        argv[i++] = pub->case_fields[f];
-    for (int c = 0; c < pub->nchannels; c++)
-        argv[i++] = pub->channels[c];
-    for (int k = 0; k < argc; k++)
+    argv[i++] = t->case_id;
+    argv[i++] = t->expect_version ? t->expect_version : "";
+    argv[i++] = t->ack_extra ? t->ack_extra : "";
+    argv[i++] = "0";
+    argv[i++] = t->redact ? "1" : "0";
+    argv[i++] = NUM(t->ncmds);
+    for (int c = 0, k = 0; c < t->ncmds; c++) {
+        argv[i++] = NUM(t->cmd_argc[c]);
+        for (int a = 0; a < t->cmd_argc[c]; a++)
+            argv[i++] = t->cmd_args[k++];
+    }
+    argv[i++] = NUM(t->ngroups);
+    for (int g = 0; g < t->ngroups; g++) {
+        argv[i++] = t->groups[g].msg_json;
+        argv[i++] = t->groups[g].record && t->groups[g].hidden ? "rh"
+                    : t->groups[g].record                      ? "r"
+                    : t->groups[g].hidden                      ? "h"
+                                                               : "-";
+        argv[i++] = NUM(t->groups[g].nchannels);
+        for (int c = 0; c < t->groups[g].nchannels; c++)
+            argv[i++] = t->groups[g].channels[c];
+    }
+#undef NUM
+    for (int k = 0; k < i; k++)
         argvlen[k] = strlen(argv[k]);
-
     op->bus = bus;
     op->cb = cb;
     op->arg = arg;
-    rc = redis_link_argv(bus->cmd, publish_reply, op, argc, argv, argvlen);
+    rc = redis_link_argv(bus->cmd, txn_reply, op, i, argv, argvlen);
     if (rc == RELAY_OK)
-        op = NULL; /* owned by the reply callback now */
+        op = NULL; /* the reply callback owns it now */
 out:
     free(op);
-    if (owned)
-        for (int k = 0; k < 2 * pub->nchannels + 1; k++)
-            free(owned[k]);
-    free(owned);
+    free(numbers);
     free(argv);
     free(argvlen);
     return rc;

@@ -7,11 +7,13 @@
  *   ch:{NAME}:log   stream capped at history-max; entry id "<seq>-0",
  *                          field f = the complete "message" frame
  *   ch:{NAME}       pub/sub channel carrying "<seq> <epoch> <frame>"
+ *   ch:{NAME}:redacted set   seqs removed from the log for privacy
  * (the braces are literal: a Redis Cluster hash tag, so one channel's keys
- * stay on one node). A publish is one Lua script: check the post's
- * idempotency key, bump seq, XADD, PUBLISH, remember the ack - atomically,
- * so a post is acknowledged only once Redis holds it, and replaying the same
- * post id returns the same ack without publishing again.
+ * stay on one node). A post is one Lua script (bus_transact): check the
+ * post's idempotency key, change the case, bump seq, XADD, PUBLISH,
+ * remember the ack - atomically, so a post is acknowledged only once Redis
+ * holds it, and replaying the same post id returns the same ack without
+ * publishing again.
  *
  * Subscriptions are reference-counted per process: the process SUBSCRIBEs
  * to a Redis channel only while at least one local client wants it. A new
@@ -102,30 +104,52 @@ struct bus_sub *bus_subscribe(struct bus *bus, const char *channel,
 /* Ends a subscription; no callback for it runs afterwards. */
 void bus_unsubscribe(struct bus_sub *sub);
 
-/* A post to publish on one or more channels, with its case record. */
-struct bus_publication {
-    const char *idem_key;        /* Redis key remembering the ack */
-    const char *case_id;         /* case created or changed */
+/* One message and the channels it goes to. */
+struct bus_group {
     const char *msg_json;        /* the "msg" object, serialised */
     const char *const *channels; /* channel names, validated */
     int nchannels;
-    const char *const *case_fields; /* HSET pairs for case:{id}, or NULL */
-    int ncase_fields;               /* number of strings (pairs * 2) */
+    int record; /* remember (channel, seq) for redaction */
+    int hidden; /* not listed in the ack's "published":
+                   bookkeeping copies (case:, user:) */
 };
 
 /*
- * Result of a publish: rc = RELAY_OK and ack_json, an object
- * {"case":..., "published":[{"channel","seq"}...]} (borrowed), with
- * replayed = 1 when the post id had been seen before (nothing published).
- * rc = RELAY_EUNAVAILABLE when Redis did not confirm: nothing may be
- * assumed stored, and the client may safely retry with the same id.
+ * Everything one post changes, applied atomically by one Lua script:
+ * the idempotency check, an optional optimistic check of the case's
+ * version, plain Redis commands on the case's keys (HSET, XADD to its
+ * event stream, ZADD to timers ...), then one message per channel of each
+ * group (seq + history + PUBLISH), then the remembered ack.
  */
-typedef void (*bus_publish_cb)(void *arg, int rc, const char *ack_json,
-                               int replayed);
+struct bus_txn {
+    const char *idem_key;        /* Redis key remembering the ack */
+    const char *case_id;         /* case created or changed */
+    const char *expect_version;  /* NULL none, "-" must not exist, else
+                                    case:{id} "version" must equal it */
+    const char *const *cmd_args; /* all commands' arguments, flat */
+    const int *cmd_argc;         /* arguments per command */
+    int ncmds;
+    const struct bus_group *groups;
+    int ngroups;
+    const char *ack_extra; /* ",\"state\":\"...\"" or NULL */
+    int redact;            /* first delete the case's recorded
+                              messages from channel history */
+};
 
-/* Starts a publish. RELAY_EUNAVAILABLE (callback not called) when down. */
-int bus_publish(struct bus *bus, const struct bus_publication *pub,
-                bus_publish_cb cb, void *arg);
+/*
+ * Result: rc = RELAY_OK with ack_json {"case", extra..., "published":
+ * [{"channel","seq"}...]} (borrowed) and replayed = 1 when the post id
+ * had been seen (nothing done again); RELAY_ECONFLICT when the case
+ * version differed (text = the current version: re-read and retry);
+ * RELAY_EUNAVAILABLE when Redis did not confirm (nothing may be assumed
+ * stored; the client may retry with the same id).
+ */
+typedef void (*bus_txn_cb)(void *arg, int rc, const char *text, int replayed);
+
+/* Starts a transaction. RELAY_EUNAVAILABLE (callback not called) when
+ * Redis is down. Every string is copied before this returns. */
+int bus_transact(struct bus *bus, const struct bus_txn *txn, bus_txn_cb cb,
+                 void *arg);
 
 /*
  * Control messages between processes (and from buurtctl) travel on the

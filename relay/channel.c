@@ -110,7 +110,8 @@ int channel_parse(const char *name, enum channel_kind *kind,
             ok = channel_is_buurtcode(rest);
             break;
         case CHANNEL_DESK:
-            ok = channel_is_wijkcode(rest) || channel_is_buurtcode(rest);
+            ok = channel_is_wijkcode(rest) || channel_is_buurtcode(rest) ||
+                 channel_is_gemeentecode(rest);
             break;
         default:
             ok = channel_is_id(rest);

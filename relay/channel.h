@@ -5,7 +5,8 @@
  * name can be embedded in Redis keys (ch:{name}:log) and JSON without any
  * escaping. Rules:
  *   buurt:BU + 8 digits          (CBS buurtcode)      e.g. buurt:BU01060101
- *   desk:WK + 6 digits | BU + 8  (CBS wijk or buurt)  e.g. desk:WK010601
+ *   desk:WK + 6 digits | BU + 8 | GM + 4 (CBS wijk, buurt or gemeente:
+ *                                the police desk)   e.g. desk:WK010601
  *   user:<id>                    id = [A-Za-z0-9_-]{1,64}
  *   case:<id>                    id = [A-Za-z0-9_-]{1,64}
  * Anything else (other prefixes, lower-case codes, wrong lengths, trailing

@@ -36,6 +36,7 @@ static int check_listen(const char *value, char *why, size_t whylen);
 static int check_redis(const char *value, char *why, size_t whylen);
 static int check_log_level(const char *value, char *why, size_t whylen);
 static int check_origin(const char *value, char *why, size_t whylen);
+static int check_escalate(const char *value, char *why, size_t whylen);
 
 #define OFF(field) offsetof(struct relay_config, field)
 
@@ -85,6 +86,15 @@ static const struct config_option config_table[] = {
      check_log_level, 0},
     {"origin", CONFIG_T_LIST, OFF(origins), 0, 0, NULL, 0, check_origin,
      OFF(origin_count)},
+    {"approval-severe", CONFIG_T_BOOL, OFF(approval_severe), 0, 0, "yes", 0,
+     NULL, 0},
+    {"desc-check", CONFIG_T_BOOL, OFF(desc_check), 0, 0, "yes", 0, NULL, 0},
+    {"escalate-after", CONFIG_T_INT, OFF(escalate_after), 1, 604800, "3600", 0,
+     NULL, 0},
+    {"escalate", CONFIG_T_LIST, OFF(escalate), 0, 0, NULL, 0, check_escalate,
+     OFF(escalate_count)},
+    {"retention-days", CONFIG_T_INT, OFF(retention_days), 1, 3650, "30", 0,
+     NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };
 
@@ -908,4 +918,43 @@ int config_load_secret(const char *path, const char *env_name,
     }
     sodium_memzero(buf, sizeof(buf));
     return rc;
+}
+
+/* "escalate CATEGORY SECONDS": a report category (protocol.md) and 1 ..
+ * 604800 seconds. */
+static int check_escalate(const char *value, char *why, size_t whylen)
+{
+    static const char *const categories[] = {"verdachte_situatie",
+                                             "inbraak",
+                                             "diefstal",
+                                             "vandalisme",
+                                             "overlast",
+                                             "jeugdoverlast",
+                                             "drugs",
+                                             "verward_gedrag",
+                                             "verkeer",
+                                             "anders"};
+    const char *sp = strchr(value, ' ');
+    char *end;
+    long long secs;
+    int known = 0;
+
+    if (!sp) {
+        snprintf(why, whylen, "expected 'CATEGORY SECONDS'");
+        return RELAY_ECONFIG;
+    }
+    for (size_t i = 0; i < sizeof(categories) / sizeof(*categories); i++)
+        if (strlen(categories[i]) == (size_t)(sp - value) &&
+            strncmp(value, categories[i], (size_t)(sp - value)) == 0)
+            known = 1;
+    if (!known) {
+        snprintf(why, whylen, "unknown report category");
+        return RELAY_ECONFIG;
+    }
+    secs = strtoll(sp + 1, &end, 10);
+    if (end == sp + 1 || *end != '\0' || secs < 1 || secs > 604800) {
+        snprintf(why, whylen, "seconds must be 1..604800");
+        return RELAY_ECONFIG;
+    }
+    return RELAY_OK;
 }

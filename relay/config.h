@@ -44,6 +44,14 @@ struct relay_config {
     char pii_key_file[CONFIG_STR_MAX];   /* 32-byte key, hex; secret */
     char web_root[CONFIG_STR_MAX];       /* static files served at / */
     char log_level[CONFIG_STR_MAX];      /* debug|info|warn|error */
+    int approval_severe;                 /* Extreme/Severe appeals wait
+                                            for a second officer */
+    int desc_check;                      /* run the description check */
+    long long escalate_after;            /* seconds before an unacknowledged
+                                            report escalates */
+    char escalate[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* "category seconds" */
+    int escalate_count;
+    long long retention_days; /* closed cases keep personal data */
     char origins[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* extra allowed Origins */
     int origin_count;
 };

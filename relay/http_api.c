@@ -360,7 +360,8 @@ static void rest_post_done(void *arg, int rc, const struct proto_error *err,
         answer(r, ack ? 200 : 500, ack);
     } else {
         r->relay->metrics.posts_failed++;
-        answer_error(r, err->code, err->message);
+        answer(r, status_of(err->code),
+               proto_build_error_ex(err, NULL, r->idem));
     }
 }
 
@@ -388,6 +389,7 @@ static void rest_post_authed(void *arg, int rc, const struct user *user)
         answer_error(r, PROTO_E_BAD_REQUEST, err.message);
         return;
     }
+    memset(&err, 0, sizeof(err));
     if (proto_parse_post(root, &post, &err) < 0) {
         cJSON_Delete(root);
         answer_error(r, err.code, err.message);
@@ -395,11 +397,11 @@ static void rest_post_authed(void *arg, int rc, const struct user *user)
     }
     rc = perm_post(user, &post);
     if (rc < 0) {
-        proto_post_cleanup(&post);
-        cJSON_Delete(root);
         if (rc == RELAY_EFORBIDDEN)
             log_info("audit", "refused REST post: user %s kind %s", user->id,
                      proto_post_kind_name(post.kind));
+        proto_post_cleanup(&post);
+        cJSON_Delete(root);
         answer_error(r, PROTO_E_FORBIDDEN, "your role may not post this here");
         return;
     }
@@ -412,12 +414,13 @@ static void rest_post_authed(void *arg, int rc, const struct user *user)
         r->idem[0] = 'r';
         sodium_bin2hex(r->idem + 1, sizeof(r->idem) - 1, rnd, sizeof(rnd));
     }
-    rc = post_submit(r->relay->bus, user, r->idem, &post, rest_post_done, r,
-                     &err);
     proto_post_cleanup(&post);
+    memset(&err, 0, sizeof(err));
+    rc = post_submit(r->relay, user, r->idem, root, rest_post_done, r, &err);
     cJSON_Delete(root);
     if (rc < 0)
-        answer_error(r, err.code, err.message);
+        answer(r, status_of(err.code),
+               proto_build_error_ex(&err, NULL, r->idem));
 }
 
 static void start_post(struct http_request_state *r)

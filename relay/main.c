@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "bus.h"
+#include "case_timers.h"
 #include "config.h"
 #include "error.h"
 #include "http_api.h"
@@ -89,6 +90,8 @@ static void drain_tick(uv_timer_t *t)
     relay->bus = NULL;
     http_client_destroy(relay->http);
     relay->http = NULL;
+    case_timers_stop(relay->timers);
+    relay->timers = NULL;
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -226,6 +229,7 @@ int main(int argc, char **argv)
         uv_run(relay.loop, UV_RUN_DEFAULT);
         return 1;
     }
+    relay.timers = case_timers_start(&relay);
     uv_signal_init(relay.loop, &relay.sigterm);
     uv_signal_init(relay.loop, &relay.sigint);
     uv_timer_init(relay.loop, &relay.drain_timer);

@@ -29,6 +29,7 @@ static const struct {
     {PROTO_POST_APPROVE, R(ROLE_POLICE)},
     {PROTO_POST_REPORT, LOGGED_IN},
     {PROTO_POST_TIP, LOGGED_IN | R(ROLE_ANONYMOUS)},
+    {PROTO_POST_FEEDBACK, LOGGED_IN},
 };
 
 int role_parse(const char *name, enum role *out)
@@ -101,6 +102,11 @@ static int boa_covers(const struct user *u, const char *code)
     if (channel_wijk_of_buurt(code, wijk, sizeof(wijk)) == RELAY_OK)
         return has_wijk(u, wijk);
     return 0;
+}
+
+int perm_boa_covers(const struct user *u, const char *code)
+{
+    return u->role == ROLE_BOA && boa_covers(u, code);
 }
 
 int perm_subscribe(const struct user *u, const char *channel)

@@ -54,4 +54,7 @@ int perm_subscribe(const struct user *u, const char *channel);
  */
 int perm_post(const struct user *u, const struct proto_post *post);
 
+/* True when a BOA's wijken cover this buurt (or wijk) code. */
+int perm_boa_covers(const struct user *u, const char *code);
+
 #endif

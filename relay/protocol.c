@@ -68,7 +68,8 @@ static const struct {
 
 /* Indexed by enum proto_post_kind. */
 static const char *const post_kind_names[] = {
-    NULL, "alert", "update", "close", "report", "tip", "status", "approve",
+    NULL,  "alert",  "update",  "close",    "report",
+    "tip", "status", "approve", "feedback",
 };
 
 static int fail(struct proto_error *err, const char *code, int rc,
@@ -763,6 +764,13 @@ static int post_case_kind(const cJSON *post, struct proto_post *p,
         if (rc < 0)
             return rc;
         return post_text(post, "note", TEXT_MAX, 1, &p->note, err);
+    case PROTO_POST_FEEDBACK:
+        rc = post_bool(post, "satisfied", &p->satisfied, err);
+        if (rc < 0)
+            return rc;
+        if (p->satisfied < 0)
+            return post_bad(err, "satisfied", "required (true or false)");
+        return post_text(post, "comment", TEXT_MAX, 0, &p->comment, err);
     default:
         return RELAY_OK;
     }
@@ -782,6 +790,7 @@ int proto_parse_post(const cJSON *post, struct proto_post *out,
 
     memset(&p, 0, sizeof(p));
     p.called_112 = -1;
+    p.satisfied = -1;
     if (!cJSON_IsObject(post)) {
         rc = bad(err, "post", "must be an object");
         goto out_free_area;
@@ -791,7 +800,7 @@ int proto_parse_post(const cJSON *post, struct proto_post *out,
         rc = post_bad(err, "kind", "required");
         goto out_free_area;
     }
-    for (int k = PROTO_POST_ALERT; k <= PROTO_POST_APPROVE; k++) {
+    for (int k = PROTO_POST_ALERT; k <= PROTO_POST_FEEDBACK; k++) {
         if (cJSON_IsString(kind) &&
             strcmp(kind->valuestring, post_kind_names[k]) == 0)
             p.kind = (enum proto_post_kind)k;
@@ -799,7 +808,7 @@ int proto_parse_post(const cJSON *post, struct proto_post *out,
     if (p.kind == 0) {
         rc = post_bad(err, "kind",
                       "must be one of alert, update, close, report, tip, "
-                      "status, approve");
+                      "status, approve, feedback");
         goto out_free_area;
     }
     rc = post_bool(post, "confirm", &p.confirm, err);
@@ -834,7 +843,7 @@ void proto_post_cleanup(struct proto_post *post)
 
 const char *proto_post_kind_name(enum proto_post_kind kind)
 {
-    if (kind < PROTO_POST_ALERT || kind > PROTO_POST_APPROVE)
+    if (kind < PROTO_POST_ALERT || kind > PROTO_POST_FEEDBACK)
         return "unknown";
     return post_kind_names[kind];
 }
@@ -1027,4 +1036,29 @@ void proto_format_time(double unix_seconds, char *out, size_t outlen)
     snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03lld+00:00",
              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
              tm.tm_min, tm.tm_sec, ms);
+}
+
+char *proto_build_error_ex(const struct proto_error *err, const char *ref,
+                           const char *id)
+{
+    char *base = proto_build_error(err->code, err->message, ref, id, -1);
+    size_t blen, elen = strlen(err->extra_json);
+    char *out;
+
+    if (!base || elen == 0)
+        return base;
+    /* base ends in '}': splice the extra members in before it. */
+    blen = strlen(base);
+    out = malloc(blen + elen + 2);
+    if (!out) {
+        free(base);
+        return NULL;
+    }
+    memcpy(out, base, blen - 1);
+    out[blen - 1] = ',';
+    memcpy(out + blen, err->extra_json, elen);
+    out[blen + elen] = '}';
+    out[blen + elen + 1] = '\0';
+    free(base);
+    return out;
 }

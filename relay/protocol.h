@@ -43,8 +43,11 @@
 
 /* Why a frame or post was refused: a wire code and a human sentence. */
 struct proto_error {
-    const char *code;  /* one of PROTO_E_* (static) */
-    char message[200]; /* English, names the offending field */
+    const char *code;     /* one of PROTO_E_* (static) */
+    char message[200];    /* English, names the offending field */
+    char extra_json[256]; /* extra members for the error frame, e.g.
+                             "\"reason\":\"description_check\",..."; ""
+                             when none. Zero the struct before use. */
 };
 
 enum proto_type {
@@ -100,6 +103,7 @@ enum proto_post_kind {
     PROTO_POST_TIP,
     PROTO_POST_STATUS,
     PROTO_POST_APPROVE,
+    PROTO_POST_FEEDBACK, /* extension: reporter's satisfaction */
 };
 
 enum proto_area_kind {
@@ -143,6 +147,8 @@ struct proto_post {
     int called_112;          /* report: -1 absent, 0 false, 1 true */
     int anonymous;           /* report/tip */
     int confirm;             /* description check confirmed */
+    int satisfied;           /* feedback: -1 absent, 0 no, 1 yes */
+    const char *comment;     /* feedback, optional */
     int has_location;        /* report: "location": {"lat","lon"} */
     double location_lat, location_lon;
     struct proto_area *area; /* alert (required), update (optional) */
@@ -181,6 +187,10 @@ char *proto_build_unsubscribed(const char *channel, const char *ref);
  * retry_after < 0 = omit. */
 char *proto_build_error(const char *code, const char *message, const char *ref,
                         const char *id, int retry_after);
+
+/* proto_build_error() plus err->extra_json's members when present. */
+char *proto_build_error_ex(const struct proto_error *err, const char *ref,
+                           const char *id);
 
 /* {"type":"pong"[,"ref"]} */
 char *proto_build_pong(const char *ref);

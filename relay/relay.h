@@ -22,6 +22,7 @@
 
 struct session;
 struct http_client;
+struct case_timers;
 
 /* Counters exported on /metrics. Plain integers: one thread. */
 struct relay_metrics {
@@ -47,7 +48,8 @@ struct relay {
     struct lws_context *lws;
     struct bus *bus;
     struct http_client *http;
-    struct session *sessions; /* doubly linked, all live sessions */
+    struct case_timers *timers; /* escalation and retention jobs */
+    struct session *sessions;   /* doubly linked, all live sessions */
     struct relay_metrics metrics;
     int shutting_down;
     uv_signal_t sigterm, sigint;

@@ -460,7 +460,8 @@ static void post_done(void *arg, int rc, const struct proto_error *err,
             send_string(s, post_build_ack(ack_json, ctx->id, ref));
         } else {
             s->relay->metrics.posts_failed++;
-            send_error(s, err->code, err->message, ref, ctx->id);
+            s->relay->metrics.errors_sent++;
+            send_string(s, proto_build_error_ex(err, ref, ctx->id));
         }
     }
     session_unref(s);
@@ -475,6 +476,7 @@ static void handle_post(struct session *s, const struct proto_request *r)
     struct post_ctx *ctx;
     int rc;
 
+    memset(&err, 0, sizeof(err));
     if (proto_parse_post(r->post, &post, &err) < 0) {
         send_error(s, err.code, err.message, ref, r->id);
         return;
@@ -502,12 +504,13 @@ static void handle_post(struct session *s, const struct proto_request *r)
     ctx->has_ref = r->has_ref;
     if (r->has_ref)
         snprintf(ctx->ref, sizeof(ctx->ref), "%s", r->ref);
-    rc = post_submit(s->relay->bus, &s->user, r->id, &post, post_done, ctx,
-                     &err);
     proto_post_cleanup(&post);
+    memset(&err, 0, sizeof(err));
+    rc = post_submit(s->relay, &s->user, r->id, r->post, post_done, ctx, &err);
     if (rc < 0) {
         s->relay->metrics.posts_failed++;
-        send_error(s, err.code, err.message, ref, r->id);
+        s->relay->metrics.errors_sent++;
+        send_string(s, proto_build_error_ex(&err, ref, r->id));
         free(ctx);
         return;
     }

@@ -45,7 +45,7 @@ function assertAlertMessage(m, { channel, seq, epoch, ack, title, n }) {
     if (title !== undefined) assert.equal(m.msg.title, title);
     if (n !== undefined) assert.ok(m.msg.body.endsWith(` Bericht ${n}.`), `body of message ${n}: ${m.msg.body}`);
     assert.equal(m.msg.urgency, 'Immediate');
-    assert.equal(m.msg.severity, 'Severe');
+    assert.equal(m.msg.severity, 'Moderate');
     assert.match(m.msg.sent, ISO_WITH_OFFSET);
 }
 

@@ -785,7 +785,7 @@ export function alert(buurten, { title = 'Vermist: man 78', body, n, ...more } =
         title,
         body: body ?? `Loopt verward rond met een rollator, draagt een blauwe jas en een grijze pet, spreekt Nederlands. Laatst gezien bij de bushalte aan de Vaart om 14:00. Zie je hem? Bel 112.${suffix}`,
         urgency: 'Immediate',
-        severity: 'Severe',
+        severity: 'Moderate', // Severe and Extreme wait for a second officer (approval-severe)
         certainty: 'Likely',
         event: 'vermissing',
         consent: true,

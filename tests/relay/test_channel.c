@@ -102,6 +102,7 @@ static void parse_valid_names(void **state)
         {"buurt:BU01060101", CHANNEL_BUURT, "BU01060101"},
         {"desk:WK010601", CHANNEL_DESK, "WK010601"},
         {"desk:BU01060101", CHANNEL_DESK, "BU01060101"},
+        {"desk:GM0106", CHANNEL_DESK, "GM0106"},
         {"user:u-42_x", CHANNEL_USER, "u-42_x"},
         {"case:C0001", CHANNEL_CASE, "C0001"},
     };
@@ -148,7 +149,8 @@ static void parse_rejects_and_leaves_outputs(void **state)
         "buurt",
         "Buurt:BU01060101",
         "desk:WK01060",
-        "desk:GM0106",
+        "desk:GM010",
+        "desk:GM01066",
         "desk:",
         "user:",
         "user:a b",
