@@ -43,6 +43,8 @@ struct relay_config {
     char token_key_file[CONFIG_STR_MAX]; /* 32-byte key, hex; secret */
     char pii_key_file[CONFIG_STR_MAX];   /* 32-byte key, hex; secret */
     char web_root[CONFIG_STR_MAX];       /* static files served at / */
+    char areas_file[CONFIG_STR_MAX];     /* buurten GeoJSON (CBS props) */
+    char postcodes_file[CONFIG_STR_MAX]; /* PC6 + number ranges -> buurt */
     char log_level[CONFIG_STR_MAX];      /* debug|info|warn|error */
     int approval_severe;                 /* Extreme/Severe appeals wait
                                             for a second officer */

@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "areas.h"
 #include "auth.h"
 #include "error.h"
 #include "json_strict.h"
@@ -24,6 +25,7 @@
 enum api_route {
     API_SESSION,
     API_POSTS,
+    API_RESOLVE,
 };
 
 struct http_request_state {
@@ -148,6 +150,8 @@ int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
         route = API_SESSION;
     else if (strcmp(uri, "/api/v1/posts") == 0)
         route = API_POSTS;
+    else if (strcmp(uri, "/api/v1/areas/resolve") == 0)
+        route = API_RESOLVE;
     else
         return 0;
     r = calloc(1, sizeof(*r));
@@ -440,6 +444,269 @@ static void start_post(struct http_request_state *r)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
 }
 
+/* ---- areas --------------------------------------------------------------- */
+
+/* What a resolve request found, kept until the counts come back. */
+struct resolve_state {
+    const struct area_buurt *found[PROTO_AREA_MAX];
+    size_t n;
+};
+
+/*
+ * Answers {"buurten":[{code, name, wijk, wijknaam, gemeente, residents:
+ * {ws, sms, chat}}]} from the counts (one HMGET reply per buurt).
+ */
+static void resolve_counted(void *arg, redisReply *reply)
+{
+    struct http_request_state *r = arg;
+    struct resolve_state *rs = (struct resolve_state *)r->body;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = root ? cJSON_AddArrayToObject(root, "buurten") : NULL;
+    char *json;
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != rs->n) {
+        cJSON_Delete(root);
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+        return;
+    }
+    for (size_t i = 0; list && i < rs->n; i++) {
+        const struct area_buurt *b = rs->found[i];
+        const redisReply *c = reply->element[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON *res;
+        static const char *const chans[] = {"ws", "sms", "chat"};
+
+        if (!o)
+            break;
+        cJSON_AddStringToObject(o, "code", b->code);
+        cJSON_AddStringToObject(o, "name", b->name);
+        cJSON_AddStringToObject(o, "wijk", b->wijk);
+        cJSON_AddStringToObject(o, "wijknaam", b->wijknaam);
+        cJSON_AddStringToObject(o, "gemeente", b->gemeente);
+        res = cJSON_AddObjectToObject(o, "residents");
+        for (size_t k = 0; res && k < 3; k++) {
+            long long v = 0;
+
+            if (c->type == REDIS_REPLY_ARRAY && k < c->elements &&
+                c->element[k]->type == REDIS_REPLY_STRING)
+                v = strtoll(c->element[k]->str, NULL, 10);
+            cJSON_AddNumberToObject(res, chans[k], (double)v);
+        }
+        cJSON_AddItemToArray(list, o);
+    }
+    json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    answer(r, json ? 200 : 500, json ? strdup(json) : NULL);
+    if (json)
+        cJSON_free(json);
+}
+
+/* Resident counts per channel live in stats:buurt:{code} (ws, sms, chat),
+ * kept by the account scripts (user_store.c). */
+static const char counts_script[] =
+    "local out = {}\n"
+    "for i, k in ipairs(KEYS) do\n"
+    "  out[i] = redis.call('HMGET', k, 'ws', 'sms', 'chat')\n"
+    "end\n"
+    "return out\n";
+
+static void start_resolve(struct http_request_state *r)
+{
+    const struct areas *a = r->relay->areas;
+    struct resolve_state *rs;
+    struct proto_error err;
+    const cJSON *area;
+    struct proto_area *pa = NULL;
+    const char *why;
+    cJSON *root;
+    cJSON *fake;
+    struct proto_post post;
+    const char **argv;
+    size_t *lens;
+    char(*keys)[32];
+    int rc = RELAY_EINVAL;
+
+    if (!a) {
+        answer_error(r, PROTO_E_NOT_FOUND, "this relay has no area data");
+        return;
+    }
+    root = json_strict_parse(r->body ? r->body : "", r->len, PROTO_MAX_DEPTH,
+                             &why);
+    area = root ? cJSON_GetObjectItemCaseSensitive(root, "area") : NULL;
+    if (!area) {
+        cJSON_Delete(root);
+        answer_error(r, PROTO_E_BAD_REQUEST, "expected {\"area\": AREA}");
+        return;
+    }
+    /* Validate the area exactly as in an alert. */
+    fake = cJSON_CreateObject();
+    memset(&err, 0, sizeof(err));
+    memset(&post, 0, sizeof(post));
+    if (fake) {
+        cJSON_AddStringToObject(fake, "kind", "update");
+        cJSON_AddStringToObject(fake, "case", "c0");
+        cJSON_AddStringToObject(fake, "body", "-");
+        cJSON_AddItemReferenceToObject(fake, "area", (cJSON *)area);
+        rc = proto_parse_post(fake, &post, &err);
+        pa = post.area;
+    }
+    rs = calloc(1, sizeof(*rs));
+    if (rc < 0 || !rs || !pa) {
+        free(rs);
+        proto_post_cleanup(&post);
+        cJSON_Delete(fake);
+        cJSON_Delete(root);
+        answer_error(r, err.code ? err.code : PROTO_E_INTERNAL,
+                     err.code ? err.message : "out of memory");
+        return;
+    }
+    switch (pa->kind) {
+    case PROTO_AREA_BUURTEN:
+        rc = RELAY_OK;
+        for (int i = 0; i < pa->count; i++) {
+            const struct area_buurt *b = areas_find(a, pa->buurten[i]);
+
+            if (b)
+                rs->found[rs->n++] = b;
+        }
+        break;
+    case PROTO_AREA_CIRCLE:
+        rc = areas_resolve_circle(a, pa->lat, pa->lon, pa->radius_m, rs->found,
+                                  PROTO_AREA_MAX, &rs->n);
+        break;
+    case PROTO_AREA_POLYGON:
+        rc = areas_resolve_polygon(a, (const double(*)[2])pa->points, pa->count,
+                                   rs->found, PROTO_AREA_MAX, &rs->n);
+        break;
+    default:
+        rc = RELAY_OK;
+        for (int i = 0; i < pa->count && rc >= 0; i++) {
+            size_t got = 0;
+
+            rc = areas_resolve_code(a, pa->buurten[i], rs->found + rs->n,
+                                    PROTO_AREA_MAX - rs->n, &got);
+            if (rc == RELAY_ENOTFOUND)
+                rc = RELAY_OK;
+            rs->n += got;
+        }
+        break;
+    }
+    proto_post_cleanup(&post);
+    cJSON_Delete(fake);
+    cJSON_Delete(root);
+    if (rc < 0) {
+        free(rs);
+        answer_error(
+            r, rc == RELAY_ETOOBIG ? PROTO_E_TOO_LARGE : PROTO_E_BAD_REQUEST,
+            rc == RELAY_ETOOBIG ? "the area holds too many buurten"
+                                : "cannot resolve this area");
+        return;
+    }
+    /* The body is no longer needed: it now holds the result. */
+    free(r->body);
+    r->body = (char *)rs;
+    if (rs->n == 0) {
+        answer(r, 200, strdup("{\"buurten\":[]}"));
+        return;
+    }
+    argv = calloc(rs->n + 3, sizeof(*argv));
+    lens = calloc(rs->n + 3, sizeof(*lens));
+    keys = calloc(rs->n, sizeof(*keys));
+    if (argv && lens && keys) {
+        char nkeys[24];
+
+        snprintf(nkeys, sizeof(nkeys), "%zu", rs->n);
+        argv[0] = "EVAL";
+        argv[1] = counts_script;
+        argv[2] = nkeys;
+        for (size_t i = 0; i < rs->n; i++) {
+            snprintf(keys[i], sizeof(keys[i]), "stats:buurt:%s",
+                     rs->found[i]->code);
+            argv[3 + i] = keys[i];
+        }
+        for (size_t i = 0; i < rs->n + 3; i++)
+            lens[i] = strlen(argv[i]);
+        rc = redis_link_argv(bus_command_link(r->relay->bus), resolve_counted,
+                             r, (int)(rs->n + 3), argv, lens);
+    } else {
+        rc = RELAY_ENOMEM;
+    }
+    free(argv);
+    free(lens);
+    free(keys);
+    if (rc < 0)
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+}
+
+int http_api_get(struct relay *relay, struct lws *wsi, const char *uri)
+{
+    const struct areas *a = relay->areas;
+    char code[32];
+    const char *value;
+    char *json;
+    int rc;
+
+    if (strcmp(uri, "/api/v1/areas") == 0) {
+        if (!a)
+            return http_respond(wsi, 404, "application/json",
+                                "{\"error\":\"no area data\"}", 24);
+        /* lws copies "code=VALUE" and returns VALUE's start. */
+        if ((value = lws_get_urlarg_by_name(wsi, "code=", code,
+                                            sizeof(code))) != NULL)
+            json = areas_geojson(a, value);
+        else if (relay->areas_geojson)
+            json = strdup(relay->areas_geojson);
+        else
+            json = areas_geojson(a, NULL);
+        if (!json)
+            return http_respond(wsi, 404, "application/json",
+                                "{\"error\":\"unknown code\"}", 25);
+        rc = http_respond(wsi, 200, "application/geo+json", json, strlen(json));
+        free(json);
+        return rc;
+    }
+    if (strncmp(uri, "/api/v1/postcode/", 17) == 0) {
+        const char *p = uri + 17;
+        const char *slash = strchr(p, '/');
+        const struct area_buurt *b = NULL;
+        char pc6[8], out[512];
+        char *end;
+        long number;
+
+        if (!slash || slash - p != 6 || !a)
+            return http_respond(wsi, 404, "application/json",
+                                "{\"error\":\"not found\"}", 21);
+        memcpy(pc6, p, 6);
+        pc6[6] = '\0';
+        number = strtol(slash + 1, &end, 10);
+        if (end == slash + 1 || *end != '\0' || number < 1 ||
+            areas_postcode(a, pc6, (int)number, &b) < 0 || !b)
+            return http_respond(wsi, 404, "application/json",
+                                "{\"error\":\"not found\"}", 21);
+        {
+            cJSON *o = cJSON_CreateObject();
+            char *s;
+
+            if (!o)
+                return -1;
+            cJSON_AddStringToObject(o, "buurt", b->code);
+            cJSON_AddStringToObject(o, "wijk", b->wijk);
+            cJSON_AddStringToObject(o, "gemeente", b->gemeente);
+            cJSON_AddStringToObject(o, "name", b->name);
+            cJSON_AddStringToObject(o, "wijknaam", b->wijknaam);
+            cJSON_AddStringToObject(o, "gemeentenaam", b->gemeentenaam);
+            s = cJSON_PrintUnformatted(o);
+            cJSON_Delete(o);
+            snprintf(out, sizeof(out), "%s", s ? s : "{}");
+            if (s)
+                cJSON_free(s);
+        }
+        return http_respond(wsi, 200, "application/json", out, strlen(out));
+    }
+    return 1; /* not ours */
+}
+
 void http_api_complete(struct http_request_state *r)
 {
     r->busy = 1;
@@ -449,6 +716,8 @@ void http_api_complete(struct http_request_state *r)
     }
     if (r->route == API_SESSION)
         start_login(r);
+    else if (r->route == API_RESOLVE)
+        start_resolve(r);
     else
         start_post(r);
 }

@@ -5,6 +5,9 @@
  *                         "user":{"id","role"}}; 401 for any bad login
  *                         (the same answer and roughly the same time for an
  *                         unknown login and a wrong password).
+ *   POST /api/v1/areas/resolve {"area": AREA} -> {"buurten": [{code, name,
+ *                         wijk, wijknaam, gemeente, residents: {ws, sms,
+ *                         chat}}]}: what an alert to AREA would reach.
  *   POST /api/v1/posts    bearer token; body = a post object; optional
  *                         header Idempotency-Key (else the post is not
  *                         deduplicated) -> 200 with the ack frame, or the
@@ -35,6 +38,13 @@ int http_api_init(void);
  * request (state stored in *slot), 0 when the path is not an API path. */
 int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
                    struct http_request_state **slot);
+
+/*
+ * GET requests answered at once: /api/v1/areas[?code=WK..|GM..|BU..] (the
+ * buurten as GeoJSON for the map) and /api/v1/postcode/{PC6}/{number}.
+ * Returns 1 when 'uri' is not one of them, else lws's verdict.
+ */
+int http_api_get(struct relay *relay, struct lws *wsi, const char *uri);
 
 /* LWS_CALLBACK_HTTP_BODY. */
 void http_api_body(struct http_request_state *r, const void *in, size_t len);

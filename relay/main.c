@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "areas.h"
 #include "bus.h"
 #include "case_timers.h"
 #include "config.h"
@@ -179,6 +180,27 @@ int main(int argc, char **argv)
     }
     rc = config_load_secret(relay.cfg.token_key_file, "BUURTRELAY_TOKEN_KEY",
                             relay.token_key, err, sizeof(err));
+    if (relay.cfg.areas_file[0]) {
+        /* Invalid area data stops the relay: better no start than alerts
+         * routed to the wrong buurten. */
+        char aerr[AREAS_ERR_MAX + 300];
+
+        if (areas_load(relay.cfg.areas_file, &relay.areas, aerr, sizeof(aerr)) <
+                0 ||
+            (relay.cfg.postcodes_file[0] &&
+             areas_load_postcodes(relay.areas, relay.cfg.postcodes_file, aerr,
+                                  sizeof(aerr)) < 0)) {
+            fprintf(stderr, "buurtrelay: areas: %s\n", aerr);
+            areas_destroy(relay.areas);
+            return 1;
+        }
+        relay.areas_geojson = areas_geojson(relay.areas, NULL);
+        log_info("main", "areas: %zu buurten, %zu postcode ranges",
+                 areas_count(relay.areas), areas_postcode_rows(relay.areas));
+    } else if (relay.cfg.postcodes_file[0]) {
+        fprintf(stderr, "buurtrelay: postcodes-file needs areas-file\n");
+        return 1;
+    }
     if (check_only) {
         if (rc == RELAY_ENOTFOUND)
             printf("warning: no token key (token-key-file or "
@@ -186,6 +208,8 @@ int main(int argc, char **argv)
         else if (rc < 0)
             printf("warning: token key: %s\n", err);
         printf("%s: configuration OK\n", config_path);
+        free(relay.areas_geojson);
+        areas_destroy(relay.areas);
         return 0;
     }
     if (rc < 0) {
@@ -248,6 +272,8 @@ int main(int argc, char **argv)
         lws_context_destroy(relay.lws);
     uv_run(relay.loop, UV_RUN_DEFAULT);
     uv_loop_close(relay.loop);
+    free(relay.areas_geojson);
+    areas_destroy(relay.areas);
     log_info("main", "stopped");
     return 0;
 }

@@ -148,11 +148,10 @@ int perm_post(const struct user *u, const struct proto_post *post)
             roles = post_rules[i].roles;
     if (!(roles & R(u->role)))
         return u->role == ROLE_ANONYMOUS ? RELAY_EAUTH : RELAY_EFORBIDDEN;
-    if (post->kind == PROTO_POST_ALERT && u->role == ROLE_BOA) {
-        /* A BOA alerts only inside their own wijken, and only by buurt
-         * codes until areas can be resolved to buurten. */
-        if (!post->area || post->area->kind != PROTO_AREA_BUURTEN)
-            return RELAY_EFORBIDDEN;
+    if (post->kind == PROTO_POST_ALERT && u->role == ROLE_BOA && post->area &&
+        post->area->kind == PROTO_AREA_BUURTEN) {
+        /* A BOA alerts only inside their own wijken. Circles and polygons
+         * are checked the same way once resolved to buurten (post.c). */
         for (int i = 0; i < post->area->count; i++)
             if (!boa_covers(u, post->area->buurten[i]))
                 return RELAY_EFORBIDDEN;

@@ -8,6 +8,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "areas.h"
 #include "bus.h"
 #include "case_state.h"
 #include "case_store.h"
@@ -319,6 +320,115 @@ static void commit(struct post_op *op, struct txn_build *b, const char *case_id,
                 "the same id");
 }
 
+/* ---- areas -------------------------------------------------------------- */
+
+/*
+ * Turns a posted area into buurt codes (distinct): buurt codes are checked
+ * against the loaded area data, wijk/gemeente codes expand to their
+ * buurten, circles and polygons to every buurt they touch. On failure
+ * answers the post (op is gone) and returns < 0.
+ */
+static int resolve_area(struct post_op *op, const struct proto_area *area,
+                        char (*codes)[11], int max, int *n)
+{
+    const struct areas *a = op->relay->areas;
+    const struct area_buurt *found[PROTO_AREA_MAX];
+    size_t nfound = 0;
+    int rc = RELAY_OK;
+    char msg[160];
+
+    *n = 0;
+    if (!area) {
+        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST, "post.area: required");
+        return RELAY_EINVAL;
+    }
+    if (area->kind == PROTO_AREA_BUURTEN) {
+        for (int i = 0; i < area->count && *n < max; i++) {
+            if (a && !areas_find(a, area->buurten[i])) {
+                snprintf(msg, sizeof(msg),
+                         "post.area.buurten[%d]: unknown buurt code", i);
+                op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST, msg);
+                return RELAY_EINVAL;
+            }
+            snprintf(codes[(*n)++], 11, "%s", area->buurten[i]);
+        }
+        return RELAY_OK;
+    }
+    if (!a) {
+        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
+                "post.area: this relay has no area data; target buurten by "
+                "code");
+        return RELAY_EINVAL;
+    }
+    switch (area->kind) {
+    case PROTO_AREA_CIRCLE:
+        rc = areas_resolve_circle(a, area->lat, area->lon, area->radius_m,
+                                  found, PROTO_AREA_MAX, &nfound);
+        break;
+    case PROTO_AREA_POLYGON:
+        rc = areas_resolve_polygon(a, (const double(*)[2])area->points,
+                                   area->count, found, PROTO_AREA_MAX, &nfound);
+        break;
+    case PROTO_AREA_CODES:
+        for (int i = 0; i < area->count && rc == RELAY_OK; i++) {
+            size_t got = 0;
+
+            rc = areas_resolve_code(a, area->buurten[i], found + nfound,
+                                    PROTO_AREA_MAX - nfound, &got);
+            if (rc == RELAY_ENOTFOUND) {
+                snprintf(msg, sizeof(msg), "post.area: no buurten in %s",
+                         area->buurten[i]);
+                op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST, msg);
+                return RELAY_EINVAL;
+            }
+            nfound += got;
+        }
+        break;
+    default:
+        rc = RELAY_EINVAL;
+        break;
+    }
+    if (rc == RELAY_ETOOBIG) {
+        snprintf(msg, sizeof(msg), "post.area: more than %d buurten",
+                 PROTO_AREA_MAX);
+        op_fail(op, rc, PROTO_E_TOO_LARGE, msg);
+        return rc;
+    }
+    if (rc < 0) {
+        op_fail(op, rc, PROTO_E_BAD_REQUEST, "post.area: cannot resolve");
+        return rc;
+    }
+    for (size_t i = 0; i < nfound && *n < max; i++) {
+        int dup = 0;
+
+        for (int k = 0; k < *n; k++)
+            if (strcmp(codes[k], found[i]->code) == 0)
+                dup = 1;
+        if (!dup)
+            snprintf(codes[(*n)++], 11, "%s", found[i]->code);
+    }
+    if (*n == 0) {
+        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
+                "post.area: the area contains no buurt");
+        return RELAY_EINVAL;
+    }
+    return RELAY_OK;
+}
+
+/* A BOA alerts only inside their own wijken. */
+static int boa_may_target(struct post_op *op, char (*codes)[11], int n)
+{
+    if (op->user.role != ROLE_BOA)
+        return RELAY_OK;
+    for (int i = 0; i < n; i++)
+        if (!perm_boa_covers(&op->user, codes[i])) {
+            op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
+                    "a BOA alerts only within their own wijken");
+            return RELAY_EFORBIDDEN;
+        }
+    return RELAY_OK;
+}
+
 /* ---- new cases ---------------------------------------------------------- */
 
 static int is_severe(const char *severity)
@@ -338,14 +448,9 @@ static void submit_alert(struct post_op *op)
     char *alert;
 
     memset(&b, 0, sizeof(b));
-    if (!p->area || p->area->kind != PROTO_AREA_BUURTEN) {
-        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
-                "post.area: this relay version targets alerts by buurt "
-                "codes only ({\"buurten\": [...]})");
+    if (resolve_area(op, p->area, codes, PROTO_AREA_MAX, &n) < 0 ||
+        boa_may_target(op, codes, n) < 0)
         return;
-    }
-    for (int i = 0; i < p->area->count; i++)
-        snprintf(codes[n++], sizeof(codes[0]), "%s", p->area->buurten[i]);
     case_new_id(case_id);
     pending = op->relay->cfg.approval_severe && is_severe(p->severity);
 
@@ -439,19 +544,35 @@ static void submit_report(struct post_op *op)
     char *report;
 
     memset(&b, 0, sizeof(b));
-    if (!p->buurt) {
-        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
-                "post.buurt: this relay version needs the buurt code of a "
-                "report (locations come with the area index)");
-        return;
+    if (p->buurt) {
+        if (op->relay->areas && !areas_find(op->relay->areas, p->buurt)) {
+            op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
+                    "post.buurt: unknown buurt code");
+            return;
+        }
+        snprintf(codes[0], sizeof(codes[0]), "%s", p->buurt);
+    } else {
+        const struct area_buurt *at =
+            op->relay->areas ? areas_locate(op->relay->areas, p->location_lat,
+                                            p->location_lon)
+                             : NULL;
+
+        if (!at) {
+            op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
+                    op->relay->areas
+                        ? "post.location: outside every known buurt"
+                        : "post.buurt: this relay has no area data; give "
+                          "the buurt code");
+            return;
+        }
+        snprintf(codes[0], sizeof(codes[0]), "%s", at->code);
     }
-    snprintf(codes[0], sizeof(codes[0]), "%s", p->buurt);
     case_new_id(case_id);
     m = msg_new("report", case_id, &op->user);
     if (m) {
         cJSON_AddStringToObject(m, "category", p->category);
         cJSON_AddStringToObject(m, "body", p->body);
-        cJSON_AddStringToObject(m, "buurt", p->buurt);
+        cJSON_AddStringToObject(m, "buurt", codes[0]);
         add_opt(m, "when", p->when);
         if (p->called_112 >= 0)
             cJSON_AddBoolToObject(m, "called_112", p->called_112);
@@ -475,7 +596,7 @@ static void submit_report(struct post_op *op)
     arg(&b, "owner");
     arg(&b, op->user.id);
     arg(&b, "buurten");
-    arg(&b, p->buurt);
+    arg(&b, codes[0]);
     arg(&b, "category");
     arg(&b, p->category);
     arg(&b, "anonymous");
@@ -633,23 +754,24 @@ static void on_update(struct post_op *op, const struct case_rec *c,
     }
     if (transition(op, c, CASE_OP_UPDATE, 0, &to) < 0)
         return;
-    if (p->area && p->area->kind != PROTO_AREA_BUURTEN) {
-        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
-                "post.area: this relay version widens appeals by buurt "
-                "codes only");
-        return;
-    }
     memcpy(all, c->buurten, sizeof(all[0]) * (size_t)c->nbuurten);
-    for (int i = 0; p->area && i < p->area->count; i++) {
-        int known = 0;
+    if (p->area) {
+        char wanted[PROTO_AREA_MAX][11];
+        int nwanted = 0;
 
-        for (int k = 0; k < nall; k++)
-            if (strcmp(all[k], p->area->buurten[i]) == 0)
-                known = 1;
-        if (known || nall >= CASE_BUURTEN_MAX)
-            continue;
-        snprintf(all[nall++], sizeof(all[0]), "%s", p->area->buurten[i]);
-        snprintf(added[nadded++], sizeof(added[0]), "%s", p->area->buurten[i]);
+        if (resolve_area(op, p->area, wanted, PROTO_AREA_MAX, &nwanted) < 0)
+            return;
+        for (int i = 0; i < nwanted; i++) {
+            int known = 0;
+
+            for (int k = 0; k < nall; k++)
+                if (strcmp(all[k], wanted[i]) == 0)
+                    known = 1;
+            if (known || nall >= CASE_BUURTEN_MAX)
+                continue;
+            memcpy(all[nall++], wanted[i], sizeof(all[0]));
+            memcpy(added[nadded++], wanted[i], sizeof(added[0]));
+        }
     }
     if (op->user.role == ROLE_BOA)
         for (int i = 0; i < nadded; i++)

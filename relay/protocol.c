@@ -432,8 +432,8 @@ static int read_latlon(const cJSON *obj, const char *field, double *lat,
                        double *lon, struct proto_error *err)
 {
     char name[64];
-    double la;
-    double lo;
+    double la = 0;
+    double lo = 0;
     int rc;
 
     if (!cJSON_IsObject(obj))
@@ -452,35 +452,45 @@ static int read_latlon(const cJSON *obj, const char *field, double *lat,
     return RELAY_OK;
 }
 
-static int area_buurten(const cJSON *list, struct proto_area *area,
-                        struct proto_error *err)
+/* A list of CBS codes of one kind ("buurten", "wijken" or "gemeenten"):
+ * 1..PROTO_AREA_MAX distinct codes, each valid per 'valid'. */
+static int area_codes(const cJSON *list, const char *field,
+                      int (*valid)(const char *), const char *what,
+                      struct proto_area *area, struct proto_error *err)
 {
     const cJSON *item;
     int n = 0;
 
     if (!cJSON_IsArray(list))
-        return post_bad(err, "area.buurten", "must be an array");
+        return fail(err, PROTO_E_BAD_REQUEST, RELAY_EINVAL,
+                    "post.area.%s: must be an array", field);
     for (item = list->child; item; item = item->next) {
         if (n == PROTO_AREA_MAX)
             return fail(err, PROTO_E_BAD_REQUEST, RELAY_EINVAL,
-                        "post.area.buurten: at most %d buurt codes",
+                        "post.area.%s: at most %d codes", field,
                         PROTO_AREA_MAX);
-        if (!cJSON_IsString(item) || !channel_is_buurtcode(item->valuestring))
+        if (!cJSON_IsString(item) || !valid(item->valuestring))
             return fail(err, PROTO_E_BAD_REQUEST, RELAY_EINVAL,
-                        "post.area.buurten[%d]: must be a CBS buurt code "
-                        "(BU and 8 digits)",
-                        n);
+                        "post.area.%s[%d]: must be a %s", field, n, what);
         for (int i = 0; i < n; i++) {
             if (strcmp(area->buurten[i], item->valuestring) == 0)
                 return fail(err, PROTO_E_BAD_REQUEST, RELAY_EINVAL,
-                            "post.area.buurten[%d]: duplicate buurt code", n);
+                            "post.area.%s[%d]: duplicate code", field, n);
         }
         area->buurten[n++] = item->valuestring;
     }
     if (n == 0)
-        return post_bad(err, "area.buurten", "must not be empty");
+        return fail(err, PROTO_E_BAD_REQUEST, RELAY_EINVAL,
+                    "post.area.%s: must not be empty", field);
     area->count = n;
     return RELAY_OK;
+}
+
+static int area_buurten(const cJSON *list, struct proto_area *area,
+                        struct proto_error *err)
+{
+    return area_codes(list, "buurten", channel_is_buurtcode,
+                      "CBS buurt code (BU and 8 digits)", area, err);
 }
 
 static int area_circle(const cJSON *circle, struct proto_area *area,
@@ -586,20 +596,33 @@ static int post_area(const cJSON *item, struct proto_area **out,
     const cJSON *buurten = member(item, "buurten");
     const cJSON *circle = member(item, "circle");
     const cJSON *polygon = member(item, "polygon");
+    const cJSON *wijken = member(item, "wijken");
+    const cJSON *gemeenten = member(item, "gemeenten");
     struct proto_area *area;
     int rc;
 
     if (!cJSON_IsObject(item))
         return post_bad(err, "area", "must be an object");
-    if ((buurten != NULL) + (circle != NULL) + (polygon != NULL) != 1)
+    if ((buurten != NULL) + (circle != NULL) + (polygon != NULL) +
+            (wijken != NULL) + (gemeenten != NULL) !=
+        1)
         return post_bad(err, "area",
-                        "must hold exactly one of buurten, circle, polygon");
+                        "must hold exactly one of buurten, circle, polygon, "
+                        "wijken, gemeenten");
     area = calloc(1, sizeof(*area));
     if (!area)
         return fail(err, PROTO_E_INTERNAL, RELAY_ENOMEM, "out of memory");
     if (buurten) {
         area->kind = PROTO_AREA_BUURTEN;
         rc = area_buurten(buurten, area, err);
+    } else if (wijken) {
+        area->kind = PROTO_AREA_CODES;
+        rc = area_codes(wijken, "wijken", channel_is_wijkcode,
+                        "CBS wijk code (WK and 6 digits)", area, err);
+    } else if (gemeenten) {
+        area->kind = PROTO_AREA_CODES;
+        rc = area_codes(gemeenten, "gemeenten", channel_is_gemeentecode,
+                        "CBS gemeente code (GM and 4 digits)", area, err);
     } else if (circle) {
         area->kind = PROTO_AREA_CIRCLE;
         rc = area_circle(circle, area, err);

@@ -111,13 +111,16 @@ enum proto_area_kind {
     PROTO_AREA_BUURTEN,
     PROTO_AREA_CIRCLE,
     PROTO_AREA_POLYGON,
+    PROTO_AREA_CODES, /* extension: {"wijken": [...]} or {"gemeenten": [...]}:
+                         every buurt of those codes; codes in buurten[] */
 };
 
 /* An area as posted. Points are [lat, lon] in WGS84 degrees. */
 struct proto_area {
     enum proto_area_kind kind;
     int count;                           /* buurten or polygon points */
-    const char *buurten[PROTO_AREA_MAX]; /* borrowed, each a valid BU code */
+    const char *buurten[PROTO_AREA_MAX]; /* borrowed: BU codes (BUURTEN) or
+                                            WK/GM codes (CODES) */
     double lat, lon, radius_m;           /* circle */
     double points[PROTO_AREA_MAX][2];    /* polygon, [lat, lon] */
 };

@@ -23,6 +23,8 @@
 struct session;
 struct http_client;
 struct case_timers;
+struct areas;
+struct areas;
 
 /* Counters exported on /metrics. Plain integers: one thread. */
 struct relay_metrics {
@@ -49,6 +51,8 @@ struct relay {
     struct bus *bus;
     struct http_client *http;
     struct case_timers *timers; /* escalation and retention jobs */
+    struct areas *areas;        /* buurt geometry; NULL when none */
+    char *areas_geojson;        /* all buurten for the map, built once */
     struct session *sessions;   /* doubly linked, all live sessions */
     struct relay_metrics metrics;
     int shutting_down;

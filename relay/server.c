@@ -95,6 +95,12 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}");
+    if (strncmp(uri, "/api/", 5) == 0) {
+        int rc = http_api_get(relay, wsi, uri);
+
+        if (rc != 1)
+            return rc;
+    }
     if (strcmp(uri, "/healthz") == 0)
         return respond_json(wsi, HTTP_STATUS_OK, "{\"status\":\"ok\"}");
     if (strcmp(uri, "/readyz") == 0) {

@@ -506,15 +506,18 @@ static void handle_post(struct session *s, const struct proto_request *r)
         snprintf(ctx->ref, sizeof(ctx->ref), "%s", r->ref);
     proto_post_cleanup(&post);
     memset(&err, 0, sizeof(err));
+    /* The callback may run before post_submit returns (a post refused
+     * without I/O): hold the reference it will drop first. */
+    s->refs++;
     rc = post_submit(s->relay, &s->user, r->id, r->post, post_done, ctx, &err);
     if (rc < 0) {
+        s->refs--;
         s->relay->metrics.posts_failed++;
         s->relay->metrics.errors_sent++;
         send_string(s, proto_build_error_ex(&err, ref, r->id));
         free(ctx);
         return;
     }
-    s->refs++;
 }
 
 /* ---- frames ------------------------------------------------------------- */

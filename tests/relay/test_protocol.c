@@ -753,6 +753,32 @@ static void area_buurten_rules(void **state)
                  "post.area.buurten[2]");
 }
 
+/* Extension: whole wijken or gemeenten by code. */
+static void area_codes_rules(void **state)
+{
+    struct post_fixture f;
+
+    (void)state;
+    post_ok(&f, ALERT_HEAD "\"area\":{\"wijken\":[\"WK010601\","
+                           "\"WK010603\"]}}");
+    assert_int_equal(f.post.area->kind, PROTO_AREA_CODES);
+    assert_int_equal(f.post.area->count, 2);
+    assert_string_equal(f.post.area->buurten[1], "WK010603");
+    post_done(&f);
+    post_ok(&f, ALERT_HEAD "\"area\":{\"gemeenten\":[\"GM0106\"]}}");
+    assert_int_equal(f.post.area->kind, PROTO_AREA_CODES);
+    assert_string_equal(f.post.area->buurten[0], "GM0106");
+    post_done(&f);
+    post_rejects(ALERT_HEAD "\"area\":{\"wijken\":[\"BU01060101\"]}}",
+                 "post.area.wijken[0]");
+    post_rejects(ALERT_HEAD "\"area\":{\"gemeenten\":[\"WK010601\"]}}",
+                 "post.area.gemeenten[0]");
+    post_rejects(ALERT_HEAD "\"area\":{\"wijken\":[]}}", "post.area.wijken");
+    post_rejects(ALERT_HEAD "\"area\":{\"wijken\":[\"WK010601\"],"
+                            "\"gemeenten\":[\"GM0106\"]}}",
+                 "post.area");
+}
+
 /* Builds an alert whose area lists n distinct buurten. */
 static char *alert_with_buurten(int n)
 {
@@ -785,8 +811,7 @@ static void area_buurten_limit(void **state)
     f.tree = json_strict_parse(json, strlen(json), PROTO_MAX_DEPTH, &why);
     assert_non_null(f.tree);
     assert_int_equal(proto_parse_post(f.tree, &f.post, &f.err), RELAY_EINVAL);
-    assert_string_equal(f.err.message,
-                        "post.area.buurten: at most 512 buurt codes");
+    assert_string_equal(f.err.message, "post.area.buurten: at most 512 codes");
     cJSON_Delete(f.tree);
     free(json);
 }
@@ -1513,6 +1538,7 @@ int main(void)
         cmocka_unit_test(alert_vermissing_needs_consent),
         cmocka_unit_test(area_shape_rejects),
         cmocka_unit_test(area_buurten_rules),
+        cmocka_unit_test(area_codes_rules),
         cmocka_unit_test(area_buurten_limit),
         cmocka_unit_test(area_circle_rules),
         cmocka_unit_test(area_polygon_open_and_closed),
