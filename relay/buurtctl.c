@@ -1,5 +1,6 @@
 /*
- * buurtctl.c - the operator's command line: accounts and tokens.
+ * buurtctl.c - the operator's command line: accounts, tokens, the audit
+ * trail and a person's data (AVG inzage and verwijdering).
  *
  *   buurtctl --config FILE [--redis URL] COMMAND ...
  *
@@ -9,7 +10,14 @@
  * "buurtctl: <command>: <what was wrong>" on stderr; exit 0 on success, 1
  * on failure, 2 for usage errors (anything wrong with the arguments
  * themselves). Phone numbers, passwords, tokens and keys are never printed
- * in messages.
+ * in messages; the one place a phone number is printed is the stdout of
+ * "export", which is the person's own data handed to them.
+ *
+ * Every command that changes an account or a token, and every export or
+ * erase, appends an entry to the audit trail (audit.h) as actor "cli",
+ * role "operator". The keys are loaded before anything changes; when the
+ * change is done but its audit entry cannot be written the command says
+ * so and exits 1.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -20,8 +28,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "audit.h"
+#include "avg.h"
 #include "channel.h"
 #include "config.h"
 #include "error.h"
@@ -40,6 +51,9 @@
 #define SHOWN_MAX 80                /* longest user value echoed in errors */
 #define PW_BUF (PASSWORD_MAX_LEN + 2)
 #define PHONE_TEXT_MAX 128 /* >= pii_text_len(PII_PHONE_MAX), which is 80 */
+#define COUNT_MAX 1000000  /* largest audit list --count */
+#define AUDIT_ACTOR "cli"
+#define AUDIT_ROLE "operator"
 
 static const char usage_text[] =
     "usage: buurtctl --config FILE [--redis redis://HOST:PORT] COMMAND ...\n"
@@ -57,6 +71,15 @@ static const char usage_text[] =
     "      print a fresh token for an enabled user\n"
     "  token revoke --token T     revoke one token (T '-': read stdin)\n"
     "  token revoke --login L     revoke every token of a user issued so far\n"
+    "  audit list [--count N]     the audit trail (the last N entries), one\n"
+    "      line each: id ts actor role action target result\n"
+    "  audit verify               recompute the hash chain; exit 1 naming the\n"
+    "      first entry that was edited, inserted or removed\n"
+    "  export --login L           everything stored about a person, as JSON\n"
+    "      (AVG inzage; includes their phone number)\n"
+    "  erase --login L            delete a person's account, login, phone\n"
+    "      index, tokens and personal keys, and remove their id from cases\n"
+    "      and histories (AVG verwijdering; audit entries stay)\n"
     "\n"
     "options:\n"
     "  --config FILE   relay configuration (keys, audience, Redis)\n"
@@ -64,8 +87,8 @@ static const char usage_text[] =
     "  --help, --version\n"
     "\n"
     "keys: token-key-file / BUURTRELAY_TOKEN_KEY, pii-key-file /\n"
-    "BUURTRELAY_PII_KEY (64 hex digits each). Exit status: 0 ok, 1 failed,\n"
-    "2 usage error.\n";
+    "BUURTRELAY_PII_KEY (64 hex digits each; the PII key also keys the audit\n"
+    "trail). Exit status: 0 ok, 1 failed, 2 usage error.\n";
 
 /* Everything a command needs; one per process. */
 struct ctl {
@@ -73,7 +96,9 @@ struct ctl {
     const char *config_path; /* --config */
     const char *redis_url;   /* --redis, or NULL */
     struct relay_config cfg;
-    redisContext *redis; /* owned; NULL until connected */
+    redisContext *redis;                      /* owned; NULL until connected */
+    unsigned char audit_key[AUDIT_KEY_BYTES]; /* wiped at exit */
+    int have_audit_key;
 };
 
 /* One option a command accepts. Single options fill *val; repeatable ones
@@ -298,6 +323,54 @@ static int find_user(struct ctl *c, const char *login, char *id)
 }
 
 /*
+ * Loads the PII master key into pii (optional: NULL wipes it at once) and
+ * derives the audit key into c->audit_key. Done before any change, so
+ * that a command never changes something it cannot audit. 0 or 1.
+ */
+static int load_audit_key(struct ctl *c, unsigned char *pii)
+{
+    unsigned char master[PII_KEY_BYTES];
+    int rc;
+
+    if (load_key(c, c->cfg.pii_key_file, "BUURTRELAY_PII_KEY", "pii-key-file",
+                 master) != 0)
+        return 1;
+    rc = audit_key_derive(master, c->audit_key);
+    if (pii && rc == RELAY_OK)
+        memcpy(pii, master, PII_KEY_BYTES);
+    sodium_memzero(master, sizeof(master));
+    if (rc < 0) {
+        fail(c, "cannot derive the audit key: %s", relay_strerror(rc));
+        return 1;
+    }
+    c->have_audit_key = 1;
+    return 0;
+}
+
+/*
+ * Appends "cli operator <action> <target> ok" to the audit trail, after
+ * the change it records. Returns 0, or 1 after saying that the change
+ * itself was made.
+ */
+static int audit_done(struct ctl *c, const char *action, const char *target)
+{
+    struct audit_entry e = {0, AUDIT_ACTOR, AUDIT_ROLE, action, target, "ok"};
+    int rc = c->have_audit_key
+                 ? audit_append_sync(c->redis, c->audit_key, &e, NULL)
+                 : RELAY_EINVAL;
+
+    if (rc == RELAY_OK)
+        return 0;
+    if (rc == RELAY_EUNAVAILABLE && c->redis && c->redis->err)
+        fail(c, "done, but the audit entry could not be written: Redis: %s",
+             c->redis->errstr);
+    else
+        fail(c, "done, but the audit entry could not be written: %s",
+             relay_strerror(rc));
+    return 1;
+}
+
+/*
  * Reads one line into buf (cap bytes): the line without its "\n" or
  * "\r\n". Returns RELAY_OK, RELAY_ETOOBIG (longer than cap - 1),
  * RELAY_EINVAL (a NUL byte, or nothing at all) or RELAY_EIO.
@@ -465,8 +538,7 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
     rc = load_config(c);
     if (rc != 0)
         return rc;
-    if (phone && load_key(c, c->cfg.pii_key_file, "BUURTRELAY_PII_KEY",
-                          "pii-key-file", pii_key) != 0)
+    if (load_audit_key(c, pii_key) != 0)
         goto out_wipe;
     if (connect_redis(c) != 0)
         goto out_wipe;
@@ -525,7 +597,7 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
         redis_fail(c, rc);
     else {
         printf("%s\n", id);
-        ret = 0;
+        ret = audit_done(c, "user.add", id);
     }
 
 out_wipe:
@@ -581,11 +653,13 @@ static int cmd_user_disable(struct ctl *c, int argc, char **argv, int i)
     rc = open_user(c, login, id);
     if (rc != 0)
         return rc;
+    if (load_audit_key(c, NULL) != 0)
+        return 1;
     /* now + 1: see "THE tokens_after BOUNDARY" in user_store.h */
     rc = user_store_disable(c->redis, id, (int64_t)time(NULL) + 1);
     if (rc < 0)
         return redis_fail(c, rc);
-    return 0;
+    return audit_done(c, "user.disable", id);
 }
 
 static int cmd_user_show(struct ctl *c, int argc, char **argv, int i)
@@ -660,8 +734,11 @@ static int cmd_token(struct ctl *c, int argc, char **argv, int i)
         return 1;
     }
     if (load_key(c, c->cfg.token_key_file, "BUURTRELAY_TOKEN_KEY",
-                 "token-key-file", key) != 0)
+                 "token-key-file", key) != 0 ||
+        load_audit_key(c, NULL) != 0) {
+        sodium_memzero(key, sizeof(key));
         return 1;
+    }
     now = (int64_t)time(NULL);
     if (u.tokens_after > now)
         now = u.tokens_after;
@@ -670,6 +747,12 @@ static int cmd_token(struct ctl *c, int argc, char **argv, int i)
     sodium_memzero(key, sizeof(key));
     if (rc < 0) {
         fail(c, "cannot issue a token: %s", relay_strerror(rc));
+        return 1;
+    }
+    /* Audited before it is printed: an unaudited token is never handed
+     * out. */
+    if (audit_done(c, "token.issue", u.id) != 0) {
+        sodium_memzero(token, sizeof(token));
         return 1;
     }
     printf("%s\n", token);
@@ -705,12 +788,16 @@ static int cmd_token_revoke(struct ctl *c, int argc, char **argv, int i)
     rc = load_config(c);
     if (rc != 0)
         return rc;
+    if (load_audit_key(c, NULL) != 0)
+        return 1;
 
     if (login) {
         if (connect_redis(c) != 0 || find_user(c, login, id) != 0)
             return 1;
         rc = user_store_revoke_all(c->redis, id, (int64_t)time(NULL) + 1);
-        return rc < 0 ? redis_fail(c, rc) : 0;
+        if (rc < 0)
+            return redis_fail(c, rc);
+        return audit_done(c, "token.revoke_all", id);
     }
 
     if (strcmp(tok, "-") == 0) {
@@ -739,7 +826,164 @@ static int cmd_token_revoke(struct ctl *c, int argc, char **argv, int i)
     if (connect_redis(c) != 0)
         return 1;
     rc = user_store_revoke_token(c->redis, claims.jti, claims.exp);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return audit_done(c, "token.revoke", claims.sub);
+}
+
+/* Parses --count: 1..COUNT_MAX. */
+static int parse_count(const char *s, size_t *out)
+{
+    size_t v = 0;
+
+    if (!s[0])
+        return RELAY_EINVAL;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || v > COUNT_MAX)
+            return RELAY_EINVAL;
+        v = v * 10 + (size_t)(*s - '0');
+    }
+    if (v < 1 || v > COUNT_MAX)
+        return RELAY_EINVAL;
+    *out = v;
+    return RELAY_OK;
+}
+
+/* One line per entry. Every field passed the audit character rules
+ * (malformed ones read back as "?"), so none can break the line. */
+static int print_record(void *arg, const struct audit_record *r)
+{
+    printf("%s %s %s %s %s %s %s\n", r->id, r->ts, r->actor, r->role, r->action,
+           r->target, r->result);
+    return 0;
+}
+
+/* audit list [--count N]: the whole trail, or its last N entries. */
+static int cmd_audit_list(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *count_arg = NULL;
+    const struct opt opts[] = {{"--count", &count_arg, NULL, NULL, 0}};
+    size_t count = 0;
+    int rc = parse_opts(c, argc, argv, i, opts, 1);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (count_arg && parse_count(count_arg, &count) < 0)
+        return usage(c, "--count must be 1 to %d", COUNT_MAX);
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0)
+        return 1;
+    rc = audit_walk(c->redis, count, print_record, NULL);
     return rc < 0 ? redis_fail(c, rc) : 0;
+}
+
+/* audit verify: exit 0 with a count, or 1 naming the first bad entry. */
+static int cmd_audit_verify(struct ctl *c, int argc, char **argv, int i)
+{
+    struct audit_verify_result res;
+    int rc = parse_opts(c, argc, argv, i, NULL, 0);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, NULL) != 0 || connect_redis(c) != 0)
+        return 1;
+    rc = audit_verify(c->redis, c->audit_key, &res);
+    if (rc == RELAY_OK) {
+        printf("audit: %zu entries, chain intact\n", res.entries);
+        return 0;
+    }
+    if (rc != RELAY_EAUTH)
+        return redis_fail(c, rc);
+    if (res.bad_id[0])
+        fail(c, "chain broken at entry %s: %s", res.bad_id, res.why);
+    else
+        fail(c, "chain broken: %s", res.why);
+    return 1;
+}
+
+/* Reports an avg_* failure; returns 1. */
+static int avg_fail(struct ctl *c, int rc)
+{
+    if (rc == RELAY_EAUTH)
+        fail(c, "the phone number does not decrypt (wrong pii key?); "
+                "nothing was changed");
+    else if (rc == RELAY_ENOTFOUND)
+        fail(c, "the user disappeared while this ran");
+    else
+        redis_fail(c, rc);
+    return 1;
+}
+
+/*
+ * export --login L: the inzage document on stdout. It is built first,
+ * then audited, then printed: nothing personal is shown without an audit
+ * entry, and no entry claims an export that failed.
+ */
+static int cmd_export(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    char id[USER_ID_MAX + 1];
+    unsigned char pii[PII_KEY_BYTES];
+    cJSON *doc = NULL;
+    char *text;
+    int rc = login_opts(c, argc, argv, i, &login, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, pii) != 0)
+        return 1;
+    rc = avg_export(c->redis, pii, id, &doc);
+    sodium_memzero(pii, sizeof(pii));
+    if (rc < 0)
+        return avg_fail(c, rc);
+    if (audit_done(c, "user.export", id) != 0) {
+        cJSON_Delete(doc);
+        return 1;
+    }
+    text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    if (!text) {
+        fail(c, "out of memory");
+        return 1;
+    }
+    printf("%s\n", text);
+    sodium_memzero(text, strlen(text));
+    cJSON_free(text);
+    return 0;
+}
+
+/* erase --login L: AVG verwijdering (avg.h), then its audit entry. */
+static int cmd_erase(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    char id[USER_ID_MAX + 1];
+    unsigned char pii[PII_KEY_BYTES];
+    struct avg_erase_stats st;
+    int rc = login_opts(c, argc, argv, i, &login, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, pii) != 0)
+        return 1;
+    rc = avg_erase(c->redis, pii, id, &st);
+    sodium_memzero(pii, sizeof(pii));
+    if (rc < 0)
+        return avg_fail(c, rc);
+    printf("erased %s: %zu keys deleted, %zu cases and %zu histories "
+           "without the id\n",
+           id, st.keys_deleted, st.cases_anonymised, st.streams_scrubbed);
+    return audit_done(c, "user.erase", id);
 }
 
 /*
@@ -776,11 +1020,25 @@ static int dispatch(struct ctl *c, int argc, char **argv, int i)
         c->cmd = "token";
         return cmd_token(c, argc, argv, i + 1);
     }
-    if (strcmp(w, "audit") == 0 || strcmp(w, "export") == 0 ||
-        strcmp(w, "erase") == 0) {
-        c->cmd = w;
-        fail(c, "not available in this version");
-        return EXIT_USAGE;
+    if (strcmp(w, "audit") == 0) {
+        if (strcmp(sub, "list") == 0) {
+            c->cmd = "audit list";
+            return cmd_audit_list(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "verify") == 0) {
+            c->cmd = "audit verify";
+            return cmd_audit_verify(c, argc, argv, i + 2);
+        }
+        c->cmd = "audit";
+        return usage(c, "unknown command '%s' (list, verify)", shown(sub));
+    }
+    if (strcmp(w, "export") == 0) {
+        c->cmd = "export";
+        return cmd_export(c, argc, argv, i + 1);
+    }
+    if (strcmp(w, "erase") == 0) {
+        c->cmd = "erase";
+        return cmd_erase(c, argc, argv, i + 1);
     }
     return usage(c, "unknown command '%s'", shown(w));
 }
@@ -825,6 +1083,7 @@ int main(int argc, char **argv)
     if (i >= argc)
         return usage(&c, "no command given");
     rc = dispatch(&c, argc, argv, i);
+    sodium_memzero(c.audit_key, sizeof(c.audit_key));
     user_store_disconnect(c.redis);
     fflush(stdout);
     if (ferror(stdout)) {

@@ -98,6 +98,18 @@ static const struct config_option config_table[] = {
      OFF(escalate_count)},
     {"retention-days", CONFIG_T_INT, OFF(retention_days), 1, 3650, "30", 0,
      NULL, 0},
+    {"rate-frames", CONFIG_T_INT, OFF(rate_frames), 1, 100000, "50", 0, NULL,
+     0},
+    {"rate-frames-burst", CONFIG_T_INT, OFF(rate_frames_burst), 1, 100000,
+     "200", 0, NULL, 0},
+    {"rate-posts", CONFIG_T_INT, OFF(rate_posts), 1, 10000, "25", 0, NULL, 0},
+    {"rate-posts-burst", CONFIG_T_INT, OFF(rate_posts_burst), 1, 100000, "100",
+     0, NULL, 0},
+    {"rate-anon-posts", CONFIG_T_INT, OFF(rate_anon_posts), 1, 10000, "6", 0,
+     NULL, 0},
+    {"rate-logins", CONFIG_T_INT, OFF(rate_logins), 1, 10000, "10", 0, NULL, 0},
+    {"max-conns-per-ip", CONFIG_T_INT, OFF(max_conns_per_ip), 1, 1000000, "256",
+     0, NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };
 

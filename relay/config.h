@@ -54,6 +54,13 @@ struct relay_config {
     char escalate[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* "category seconds" */
     int escalate_count;
     long long retention_days; /* closed cases keep personal data */
+    long long rate_frames;    /* frames/s per user or IP */
+    long long rate_frames_burst;
+    long long rate_posts; /* posts/s per logged-in user */
+    long long rate_posts_burst;
+    long long rate_anon_posts;  /* anonymous posts/min per IP */
+    long long rate_logins;      /* login attempts/min per IP */
+    long long max_conns_per_ip; /* open WebSockets per IP */
     char origins[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* extra allowed Origins */
     int origin_count;
 };

@@ -10,7 +10,10 @@
 
 #include "areas.h"
 #include "auth.h"
+#include "channel.h"
 #include "error.h"
+#include "guard.h"
+
 #include "json_strict.h"
 #include "log.h"
 #include "password.h"
@@ -26,6 +29,7 @@ enum api_route {
     API_SESSION,
     API_POSTS,
     API_RESOLVE,
+    API_CASE,
 };
 
 struct http_request_state {
@@ -41,6 +45,8 @@ struct http_request_state {
     char *response; /* heap JSON */
     char authz[TOKEN_MAX + 16];
     char idem[PROTO_REF_MAX + 1];
+    char case_id[65]; /* GET /api/v1/cases/{id} */
+    char ip[64];      /* peer address, for per-IP limits */
 
     /* login */
     char login[65];
@@ -160,6 +166,7 @@ int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
     r->relay = relay;
     r->wsi = wsi;
     r->route = route;
+    lws_get_peer_simple(wsi, r->ip, sizeof(r->ip));
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
         (int)sizeof(r->authz))
         lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
@@ -219,6 +226,7 @@ static void verify_done(uv_work_t *w, int status)
     logins_in_flight--;
     if (status != 0 || !r->known || !r->verified) {
         log_info("api", "login refused");
+        guard_audit(r->relay, NULL, r->ip, "login.refuse", "-", "denied");
         answer_error(r, PROTO_E_UNAUTHORIZED,
                      "unknown login or wrong "
                      "password");
@@ -328,6 +336,18 @@ static void start_login(struct http_request_state *r)
     memcpy(r->password, password->valuestring, r->password_len + 1);
     sodium_memzero(password->valuestring, r->password_len);
     cJSON_Delete(root);
+    {
+        int retry = 0;
+
+        if (guard_take(r->relay, GUARD_LOGINS, r->ip, &retry) < 0) {
+            guard_audit(r->relay, NULL, r->ip, "deny.login", "-", "denied");
+            answer(r, 429,
+                   proto_build_error(PROTO_E_RATE_LIMITED,
+                                     "too many login attempts; retry later",
+                                     NULL, NULL, retry));
+            return;
+        }
+    }
     if (logins_in_flight >= LOGINS_IN_FLIGHT_MAX) {
         answer(r, 429,
                proto_build_error(PROTO_E_RATE_LIMITED,
@@ -401,13 +421,31 @@ static void rest_post_authed(void *arg, int rc, const struct user *user)
     }
     rc = perm_post(user, &post);
     if (rc < 0) {
-        if (rc == RELAY_EFORBIDDEN)
-            log_info("audit", "refused REST post: user %s kind %s", user->id,
+        {
+            char action[32];
+
+            snprintf(action, sizeof(action), "deny.post.%s",
                      proto_post_kind_name(post.kind));
+            guard_audit(r->relay, user, r->ip, action,
+                        post.case_id ? post.case_id : "-", "denied");
+        }
         proto_post_cleanup(&post);
         cJSON_Delete(root);
         answer_error(r, PROTO_E_FORBIDDEN, "your role may not post this here");
         return;
+    }
+    {
+        int retry = 0;
+
+        if (guard_take(r->relay, GUARD_POSTS, user->id, &retry) < 0) {
+            proto_post_cleanup(&post);
+            cJSON_Delete(root);
+            answer(r, 429,
+                   proto_build_error(PROTO_E_RATE_LIMITED,
+                                     "too many posts; retry later", NULL,
+                                     r->idem[0] ? r->idem : NULL, retry));
+            return;
+        }
     }
     if (!r->idem[0]) {
         /* No key given: a fresh one, so the post is simply not
@@ -637,6 +675,218 @@ static void start_resolve(struct http_request_state *r)
     free(keys);
     if (rc < 0)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+}
+
+/* ---- GET /api/v1/cases/{id} --------------------------------------------- */
+
+/* KEYS [1] case:{id}, [2] case:{id}:events. Returns {fields (flat
+ * HGETALL), events (newest 200, oldest first)}. */
+static const char case_script[] =
+    "local f = redis.call('HGETALL', KEYS[1])\n"
+    "local e = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 200)\n"
+    "local out = {}\n"
+    "for i = #e, 1, -1 do out[#out + 1] = e[i] end\n"
+    "return {f, out}\n";
+
+static const char *hash_get(const redisReply *f, const char *key)
+{
+    for (size_t i = 0; i + 1 < f->elements; i += 2)
+        if (f->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(f->element[i]->str, key) == 0 &&
+            f->element[i + 1]->type == REDIS_REPLY_STRING)
+            return f->element[i + 1]->str;
+    return NULL;
+}
+
+/* Officers see the whole case; the person who reported (or posted) it sees
+ * its own story: states, notes and their own words, not who handled it or
+ * who else sent tips. */
+static void case_read(void *arg, redisReply *reply)
+{
+    struct http_request_state *r = arg;
+    struct rest_case {
+        struct user user;
+    } *rc_ = (struct rest_case *)r->body;
+    const struct user *u = &rc_->user;
+    const redisReply *f, *ev;
+    const char *owner, *buurten;
+    int officer = 0, entitled;
+    cJSON *root, *c, *events;
+    char *json;
+    static const char *const public_fields[] = {
+        "kind",    "state",  "category", "severity", "created",
+        "updated", "closed", "overdue",  "outcome",  "purged"};
+    static const char *const reporter_events[] = {"report", "status",
+                                                  "feedback", "tip"};
+
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY ||
+        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+        return;
+    }
+    f = reply->element[0];
+    ev = reply->element[1];
+    if (f->elements == 0) {
+        answer_error(r, PROTO_E_NOT_FOUND, "no such case");
+        return;
+    }
+    owner = hash_get(f, "owner");
+    buurten = hash_get(f, "buurten");
+    if (u->role == ROLE_POLICE || u->role == ROLE_ADMIN)
+        officer = 1;
+    else if (u->role == ROLE_BOA && buurten) {
+        char code[11];
+
+        for (const char *p = buurten; strlen(p) >= 10; p += 11) {
+            memcpy(code, p, 10);
+            code[10] = '\0';
+            if (perm_boa_covers(u, code))
+                officer = 1;
+            if (p[10] != ',')
+                break;
+        }
+    }
+    entitled = officer || (owner && strcmp(owner, u->id) == 0);
+    if (!entitled) {
+        log_info("audit", "refused case read: user %s case %s", u->id,
+                 r->case_id);
+        answer_error(r, PROTO_E_FORBIDDEN, "not your case");
+        return;
+    }
+    root = cJSON_CreateObject();
+    c = root ? cJSON_AddObjectToObject(root, "case") : NULL;
+    events = root ? cJSON_AddArrayToObject(root, "events") : NULL;
+    if (!c || !events) {
+        cJSON_Delete(root);
+        answer_error(r, PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    cJSON_AddStringToObject(c, "id", r->case_id);
+    for (size_t i = 0; i < sizeof(public_fields) / sizeof(*public_fields);
+         i++) {
+        const char *v = hash_get(f, public_fields[i]);
+
+        if (v)
+            cJSON_AddStringToObject(c, public_fields[i], v);
+    }
+    if (buurten)
+        cJSON_AddStringToObject(c, "buurten", buurten);
+    if (officer && owner &&
+        !(hash_get(f, "anonymous") &&
+          strcmp(hash_get(f, "anonymous"), "1") == 0))
+        cJSON_AddStringToObject(c, "owner", owner);
+    for (size_t i = 0; i < ev->elements; i++) {
+        const redisReply *e = ev->element[i];
+        const redisReply *fv;
+        const char *kind = NULL, *by = NULL, *msg = NULL;
+        int shown = officer;
+        cJSON *o;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+            e->element[1]->type != REDIS_REPLY_ARRAY)
+            continue;
+        fv = e->element[1];
+        kind = hash_get(fv, "kind");
+        by = hash_get(fv, "by");
+        msg = hash_get(fv, "msg");
+        for (size_t k = 0;
+             !shown && kind &&
+             k < sizeof(reporter_events) / sizeof(*reporter_events);
+             k++)
+            if (strcmp(kind, reporter_events[k]) == 0)
+                shown =
+                    strcmp(kind, "tip") != 0 || (by && strcmp(by, u->id) == 0);
+        if (!shown || !kind)
+            continue;
+        o = cJSON_CreateObject();
+        if (!o)
+            break;
+        cJSON_AddStringToObject(o, "kind", kind);
+        if (officer && by)
+            cJSON_AddStringToObject(o, "by", by);
+        if (msg) {
+            cJSON *m = cJSON_Parse(msg);
+
+            if (m) {
+                if (!officer) {
+                    cJSON_DeleteItemFromObjectCaseSensitive(m, "tipper");
+                    cJSON_DeleteItemFromObjectCaseSensitive(m, "reporter");
+                }
+                cJSON_AddItemToObject(o, "msg", m);
+            }
+        }
+        cJSON_AddItemToArray(events, o);
+    }
+    json = cJSON_PrintUnformatted(root);
+    cJSON_Delete(root);
+    answer(r, json ? 200 : 500, json ? strdup(json) : NULL);
+    if (json)
+        cJSON_free(json);
+}
+
+static void case_authed(void *arg, int rc, const struct user *user)
+{
+    struct http_request_state *r = arg;
+    char key[96], events[104];
+    struct user *copy;
+
+    if (rc < 0) {
+        answer_error(r,
+                     rc == RELAY_EUNAVAILABLE ? PROTO_E_UNAVAILABLE
+                                              : PROTO_E_UNAUTHORIZED,
+                     "token refused");
+        return;
+    }
+    copy = malloc(sizeof(*copy));
+    if (!copy) {
+        answer_error(r, PROTO_E_INTERNAL, "out of memory");
+        return;
+    }
+    *copy = *user;
+    free(r->body);
+    r->body = (char *)copy;
+    snprintf(key, sizeof(key), "case:%s", r->case_id);
+    snprintf(events, sizeof(events), "case:%s:events", r->case_id);
+    if (redis_link_command(bus_command_link(r->relay->bus), case_read, r,
+                           "EVAL %s 2 %s %s", case_script, key, events) < 0)
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+}
+
+/* GET /api/v1/cases/{id}: needs a token; answered asynchronously. */
+int http_api_get_case(struct relay *relay, struct lws *wsi, const char *uri,
+                      struct http_request_state **slot)
+{
+    struct http_request_state *r;
+    struct token_claims claims;
+    const char *id = uri + strlen("/api/v1/cases/");
+
+    if (!channel_is_id(id))
+        return http_respond(wsi, 404, "application/json",
+                            "{\"error\":\"not found\"}", 21);
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return -1;
+    r->relay = relay;
+    r->wsi = wsi;
+    r->route = API_CASE;
+    r->busy = 1;
+    snprintf(r->case_id, sizeof(r->case_id), "%s", id);
+    *slot = r;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
+        (int)sizeof(r->authz))
+        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
+                     WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
+        token_verify(relay->token_key, r->authz + 7, relay->cfg.token_audience,
+                     (int64_t)time(NULL), &claims) < 0) {
+        answer_error(r, PROTO_E_UNAUTHORIZED,
+                     "expected Authorization: Bearer <valid token>");
+        return 0;
+    }
+    if (auth_load(bus_command_link(relay->bus), &claims, case_authed, r) < 0)
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+    return 0;
 }
 
 int http_api_get(struct relay *relay, struct lws *wsi, const char *uri)

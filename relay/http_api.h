@@ -46,6 +46,15 @@ int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
  */
 int http_api_get(struct relay *relay, struct lws *wsi, const char *uri);
 
+/*
+ * GET /api/v1/cases/{id} with a bearer token: the case and its events for
+ * those entitled (police, admin, a BOA of its wijk: everything; the person
+ * who reported or posted it: its states, notes and their own words).
+ * Answered from LWS_CALLBACK_HTTP_WRITEABLE like the POST requests.
+ */
+int http_api_get_case(struct relay *relay, struct lws *wsi, const char *uri,
+                      struct http_request_state **slot);
+
 /* LWS_CALLBACK_HTTP_BODY. */
 void http_api_body(struct http_request_state *r, const void *in, size_t len);
 

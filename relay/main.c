@@ -15,7 +15,9 @@
 #include <uv.h>
 
 #include "areas.h"
+#include "audit.h"
 #include "bus.h"
+#include "guard.h"
 #include "case_timers.h"
 #include "config.h"
 #include "error.h"
@@ -65,6 +67,17 @@ static void on_control(void *arg, const char *text)
         log_warn("main", "unknown control message ignored");
 }
 
+/* Audit entries still waiting for Redis (shutdown waits for them). */
+static int audit_pending(struct relay *relay)
+{
+    struct audit_stats st;
+
+    if (!relay->audit)
+        return 0;
+    audit_stats(relay->audit, &st);
+    return st.queued > 0;
+}
+
 static void close_handle(uv_handle_t *h)
 {
     if (!uv_is_closing(h))
@@ -77,7 +90,7 @@ static void drain_tick(uv_timer_t *t)
     struct relay *relay = t->data;
     uint64_t deadline = (uint64_t)relay->cfg.shutdown_drain_ms;
 
-    if (relay->sessions &&
+    if ((relay->sessions || audit_pending(relay)) &&
         uv_now(relay->loop) - relay->drain_started_ms < deadline)
         return;
     if (relay->sessions)
@@ -87,6 +100,7 @@ static void drain_tick(uv_timer_t *t)
     close_handle((uv_handle_t *)&relay->sigterm);
     close_handle((uv_handle_t *)&relay->sigint);
     server_stop(relay);
+    guard_cleanup(relay);
     bus_destroy(relay->bus);
     relay->bus = NULL;
     http_client_destroy(relay->http);
@@ -220,6 +234,16 @@ int main(int argc, char **argv)
         return 1;
     }
     relay.have_token_key = 1;
+    /* The PII key encrypts phone numbers and keys the audit trail. */
+    rc = config_load_secret(relay.cfg.pii_key_file, "BUURTRELAY_PII_KEY",
+                            relay.pii_key, err, sizeof(err));
+    if (rc < 0) {
+        fprintf(stderr, "buurtrelay: pii key: %s\n",
+                rc == RELAY_ENOTFOUND ? "not configured (set pii-key-file or "
+                                        "BUURTRELAY_PII_KEY)"
+                                      : err);
+        return 1;
+    }
     if (http_api_init() < 0) {
         fprintf(stderr, "buurtrelay: cannot prepare the login check\n");
         return 1;
@@ -240,6 +264,10 @@ int main(int argc, char **argv)
         return 1;
     }
     bus_set_control_cb(relay.bus, on_control, &relay);
+    if (guard_init(&relay) < 0) {
+        fprintf(stderr, "buurtrelay: out of memory for limits\n");
+        return 1;
+    }
     /* One curl multi handle on the loop, for the outbound adapters. */
     relay.http = http_client_create(relay.loop, 64);
     if (!relay.http) {

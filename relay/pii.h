@@ -17,11 +17,14 @@
  * It is deterministic, so the caller must normalise the value first (E.164
  * for phone numbers).
  *
- * Both subkeys come from the one 32-byte PII master key (pii-key-file) via
+ * All subkeys come from the one 32-byte PII master key (pii-key-file) via
  * crypto_kdf_derive_from_key with context "buurtpii": subkey id 1 encrypts
  * ("k1" in the text names it, so a later key can be told apart), subkey id
- * 2 keys the blind index. These ids and the context are part of the stored
- * data format: changing them makes every stored value unreadable.
+ * 2 keys the blind index, subkey id 3 keys the audit trail's hash chain
+ * (audit_key_derive() in audit.c). These ids and the context are part of
+ * the stored data format: changing them makes every stored value
+ * unreadable (or, for id 3, every audit entry unverifiable). A new use
+ * takes the next free id.
  * Derived subkeys live on the stack only and are wiped after each call.
  */
 #ifndef RELAY_PII_H

@@ -24,7 +24,9 @@ struct session;
 struct http_client;
 struct case_timers;
 struct areas;
-struct areas;
+struct audit;
+struct ratelimit;
+struct conn_limit;
 
 /* Counters exported on /metrics. Plain integers: one thread. */
 struct relay_metrics {
@@ -40,6 +42,7 @@ struct relay_metrics {
     unsigned long posts_acked;
     unsigned long posts_replayed; /* acked again from idempotency */
     unsigned long posts_failed;
+    unsigned long rate_limited; /* requests refused by a limiter */
 };
 
 struct relay {
@@ -50,10 +53,18 @@ struct relay {
     struct lws_context *lws;
     struct bus *bus;
     struct http_client *http;
-    struct case_timers *timers; /* escalation and retention jobs */
-    struct areas *areas;        /* buurt geometry; NULL when none */
-    char *areas_geojson;        /* all buurten for the map, built once */
-    struct session *sessions;   /* doubly linked, all live sessions */
+    struct case_timers *timers;  /* escalation and retention jobs */
+    struct areas *areas;         /* buurt geometry; NULL when none */
+    char *areas_geojson;         /* all buurten for the map, built once */
+    unsigned char pii_key[32];   /* master key: PII fields, audit key */
+    struct audit *audit;         /* hash-chained audit trail writer */
+    struct ratelimit *rl_frames; /* per user id or IP */
+    struct ratelimit *rl_posts;  /* per user id */
+    struct ratelimit *rl_anon;   /* anonymous posts per IP */
+    struct ratelimit *rl_logins; /* login attempts per IP */
+    struct ratelimit *rl_audit;  /* denial audit entries per IP */
+    struct conn_limit *conns;    /* open WebSockets per IP */
+    struct session *sessions;    /* doubly linked, all live sessions */
     struct relay_metrics metrics;
     int shutting_down;
     uv_signal_t sigterm, sigint;

@@ -7,7 +7,10 @@
 
 #include <sys/socket.h>
 
+#include "conn_limit.h"
 #include "error.h"
+#include "guard.h"
+
 #include "http_api.h"
 #include "log.h"
 #include "protocol.h"
@@ -58,6 +61,8 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                  "buurtrelay_posts_acked_total %lu\n"
                  "# TYPE buurtrelay_posts_failed_total counter\n"
                  "buurtrelay_posts_failed_total %lu\n"
+                 "# TYPE buurtrelay_rate_limited_total counter\n"
+                 "buurtrelay_rate_limited_total %lu\n"
                  "# TYPE buurtrelay_channels gauge\n"
                  "buurtrelay_channels %lu\n"
                  "# TYPE buurtrelay_published_total counter\n"
@@ -75,8 +80,8 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                  m->connections, m->connections_total, m->frames_in,
                  m->frames_out, m->bytes_out, m->errors_sent, m->closed_slow,
                  m->closed_too_large, m->upgrades_refused, m->posts_acked,
-                 m->posts_failed, b.channels, b.published, b.delivered_live,
-                 b.gaps_repaired, b.replays, b.not_recovered,
+                 m->posts_failed, m->rate_limited, b.channels, b.published,
+                 b.delivered_live, b.gaps_repaired, b.replays, b.not_recovered,
                  bus_is_ready(relay->bus));
     return http_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", out,
                         (size_t)n);
@@ -95,6 +100,8 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}");
+    if (strncmp(uri, "/api/v1/cases/", 14) == 0)
+        return http_api_get_case(relay, wsi, uri, &pss->http);
     if (strncmp(uri, "/api/", 5) == 0) {
         int rc = http_api_get(relay, wsi, uri);
 
@@ -156,6 +163,7 @@ static int refuse_upgrade(struct lws *wsi, struct relay *relay, unsigned status,
     const char *text = status == HTTP_STATUS_UNAUTHORIZED ? "Unauthorized"
                        : status == HTTP_STATUS_FORBIDDEN  ? "Forbidden"
                        : status == HTTP_STATUS_NOT_FOUND  ? "Not Found"
+                       : status == 429                    ? "Too Many Requests"
                                                           : "Unavailable";
     int n;
 
@@ -178,7 +186,7 @@ static int refuse_upgrade(struct lws *wsi, struct relay *relay, unsigned status,
 }
 
 /* Judges the upgrade before it completes: path, Origin, bearer token. */
-static int filter_upgrade(struct lws *wsi, struct relay *relay, struct pss *pss)
+static int check_upgrade(struct lws *wsi, struct relay *relay, struct pss *pss)
 {
     char uri[64];
     char auth[TOKEN_MAX + 16];
@@ -191,24 +199,43 @@ static int filter_upgrade(struct lws *wsi, struct relay *relay, struct pss *pss)
         strcmp(uri, "/ws") != 0)
         return refuse_upgrade(wsi, relay, HTTP_STATUS_NOT_FOUND,
                               "WebSocket endpoint is /ws");
-    if (!origin_allowed(wsi, relay))
+    if (!origin_allowed(wsi, relay)) {
+        guard_audit(relay, NULL, pss->ip, "deny.origin", "-", "denied");
         return refuse_upgrade(wsi, relay, HTTP_STATUS_FORBIDDEN,
                               "origin not allowed");
+    }
     n = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
     if (n <= 0)
         return 0; /* anonymous */
     if (n >= (int)sizeof(auth) ||
         lws_hdr_copy(wsi, auth, sizeof(auth), WSI_TOKEN_HTTP_AUTHORIZATION) <=
             0 ||
-        strncmp(auth, "Bearer ", 7) != 0)
-        return refuse_upgrade(wsi, relay, HTTP_STATUS_UNAUTHORIZED,
-                              "expected Authorization: Bearer <token>");
-    if (!relay->have_token_key ||
+        strncmp(auth, "Bearer ", 7) != 0 || !relay->have_token_key ||
         token_verify(relay->token_key, auth + 7, relay->cfg.token_audience,
-                     (int64_t)time(NULL), &pss->claims) < 0)
+                     (int64_t)time(NULL), &pss->claims) < 0) {
+        guard_audit(relay, NULL, pss->ip, "token.refuse", "-", "denied");
         return refuse_upgrade(wsi, relay, HTTP_STATUS_UNAUTHORIZED,
                               "invalid or expired token");
+    }
     pss->has_claims = 1;
+    return 0;
+}
+
+/* The checks, then a per-IP connection slot (released at close). */
+static int filter_upgrade(struct lws *wsi, struct relay *relay, struct pss *pss)
+{
+    int rc;
+
+    lws_get_peer_simple(wsi, pss->ip, sizeof(pss->ip));
+    if (check_upgrade(wsi, relay, pss) < 0)
+        return -1;
+    rc = conn_limit_acquire(relay->conns, pss->ip);
+    if (rc == RELAY_ETOOBIG || rc == RELAY_EFULL) {
+        relay->metrics.rate_limited++;
+        guard_audit(relay, NULL, pss->ip, "deny.connections", "-", "denied");
+        return refuse_upgrade(wsi, relay, 429, "too many connections");
+    }
+    pss->conn_counted = rc == RELAY_OK;
     return 0;
 }
 
@@ -236,6 +263,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (pss->session) {
             session_closed(pss->session);
             pss->session = NULL;
+        }
+        if (pss->conn_counted) {
+            conn_limit_release(relay_of(wsi)->conns, pss->ip);
+            pss->conn_counted = 0;
         }
         return 0;
     case LWS_CALLBACK_HTTP:

@@ -10,6 +10,8 @@
 #include "auth.h"
 #include "bus.h"
 #include "error.h"
+#include "guard.h"
+
 #include "log.h"
 #include "msgbuf.h"
 #include "post.h"
@@ -58,6 +60,7 @@ struct session {
     int nsubs;
     int close_code; /* non-zero: close at next writeable */
     int close_sent; /* our close frame is written */
+    char ip[64];    /* peer address, for per-IP limits */
     char close_reason[64];
 };
 
@@ -191,6 +194,8 @@ static void auth_done(void *arg, int rc, const struct user *user)
     struct session *s = arg;
     const char *ref = s->auth_has_ref ? s->auth_ref : NULL;
 
+    if (s->wsi && rc == RELAY_EAUTH)
+        guard_audit(s->relay, NULL, s->ip, "token.refuse", "-", "denied");
     if (s->wsi) {
         if (rc == RELAY_OK) {
             s->user = *user;
@@ -244,6 +249,7 @@ int session_open(struct relay *relay, struct lws *wsi, struct pss *pss)
     s->refs = 1;
     s->state = SESSION_OPEN;
     s->user.role = ROLE_ANONYMOUS;
+    lws_get_peer_simple(wsi, s->ip, sizeof(s->ip));
     sendq_init(&s->q, (size_t)relay->cfg.send_queue_max);
     s->next = relay->sessions;
     if (relay->sessions)
@@ -375,9 +381,8 @@ static void handle_subscribe(struct session *s, const struct proto_request *r)
                    rc == RELAY_EAUTH ? "log in to subscribe to this channel"
                                      : "you may not subscribe to this channel",
                    ref, NULL);
-        if (rc == RELAY_EFORBIDDEN)
-            log_info("audit", "refused subscribe: user %s channel %s",
-                     s->user.id, r->channel);
+        guard_audit(s->relay, &s->user, s->ip, "deny.subscribe", r->channel,
+                    "denied");
         return;
     }
     /* Subscribing again (e.g. after seeing a seq gap) replaces the old
@@ -442,6 +447,7 @@ static void handle_unsubscribe(struct session *s, const struct proto_request *r)
 /* What a post in flight must remember to answer. */
 struct post_ctx {
     struct session *session;
+    char kind[16];
     char id[PROTO_REF_MAX + 1];
     char ref[PROTO_REF_MAX + 1];
     int has_ref;
@@ -457,6 +463,17 @@ static void post_done(void *arg, int rc, const struct proto_error *err,
     if (s->wsi) {
         if (rc == RELAY_OK) {
             s->relay->metrics.posts_acked++;
+            if (s->user.role == ROLE_POLICE || s->user.role == ROLE_BOA ||
+                s->user.role == ROLE_ADMIN) {
+                /* Officers' actions are on the audit trail. */
+                char action[32], case_id[65] = "-";
+                const char *c = strstr(ack_json, "\"case\":\"");
+
+                if (c)
+                    sscanf(c + 8, "%64[A-Za-z0-9_-]", case_id);
+                snprintf(action, sizeof(action), "post.%s", ctx->kind);
+                guard_audit(s->relay, &s->user, s->ip, action, case_id, "ok");
+            }
             send_string(s, post_build_ack(ack_json, ctx->id, ref));
         } else {
             s->relay->metrics.posts_failed++;
@@ -487,11 +504,32 @@ static void handle_post(struct session *s, const struct proto_request *r)
                    rc == RELAY_EAUTH ? "log in to post this"
                                      : "your role may not post this here",
                    ref, r->id);
-        if (rc == RELAY_EFORBIDDEN)
-            log_info("audit", "refused post: user %s kind %s", s->user.id,
+        {
+            char action[32];
+
+            snprintf(action, sizeof(action), "deny.post.%s",
                      proto_post_kind_name(post.kind));
+            guard_audit(s->relay, &s->user, s->ip, action,
+                        post.case_id ? post.case_id : "-", "denied");
+        }
         proto_post_cleanup(&post);
         return;
+    }
+    {
+        int retry = 0;
+        int limited =
+            s->authenticated
+                ? guard_take(s->relay, GUARD_POSTS, s->user.id, &retry)
+                : guard_take(s->relay, GUARD_ANON_POSTS, s->ip, &retry);
+
+        if (limited < 0) {
+            s->relay->metrics.errors_sent++;
+            send_string(s, proto_build_error(PROTO_E_RATE_LIMITED,
+                                             "too many posts; retry later", ref,
+                                             r->id, retry));
+            proto_post_cleanup(&post);
+            return;
+        }
     }
     ctx = calloc(1, sizeof(*ctx));
     if (!ctx) {
@@ -500,6 +538,8 @@ static void handle_post(struct session *s, const struct proto_request *r)
         return;
     }
     ctx->session = s;
+    snprintf(ctx->kind, sizeof(ctx->kind), "%s",
+             proto_post_kind_name(post.kind));
     snprintf(ctx->id, sizeof(ctx->id), "%s", r->id);
     ctx->has_ref = r->has_ref;
     if (r->has_ref)
@@ -538,6 +578,7 @@ static void handle_auth(struct session *s, const struct proto_request *r)
                      &claims) < 0) {
         send_error(s, PROTO_E_UNAUTHORIZED, "invalid or expired token", ref,
                    NULL);
+        guard_audit(s->relay, NULL, s->ip, "token.refuse", "-", "denied");
         return;
     }
     s->auth_has_ref = r->has_ref;
@@ -555,6 +596,19 @@ static void handle_frame(struct session *s, const char *buf, size_t len)
     struct proto_error err;
 
     s->relay->metrics.frames_in++;
+    {
+        int retry = 0;
+
+        if (guard_take(s->relay, GUARD_FRAMES,
+                       s->authenticated ? s->user.id : s->ip, &retry) < 0) {
+            /* The frame is dropped unparsed: no ref to echo. */
+            s->relay->metrics.errors_sent++;
+            send_string(s, proto_build_error(PROTO_E_RATE_LIMITED,
+                                             "too many frames; slow down", NULL,
+                                             NULL, retry));
+            return;
+        }
+    }
     memset(&r, 0, sizeof(r));
     if (proto_parse_request(buf, len, &r, &err) < 0) {
         send_error(s, err.code, err.message, r.has_ref ? r.ref : NULL,

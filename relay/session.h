@@ -31,6 +31,8 @@ struct pss {
     int has_claims;          /* upgrade carried a valid token */
     struct token_claims claims;
     struct http_request_state *http; /* HTTP: request being answered */
+    int conn_counted;                /* holds a per-IP connection slot */
+    char ip[64];                     /* peer address of the upgrade */
 };
 
 /* Called from LWS_CALLBACK_ESTABLISHED. Returns -1 to refuse. */

@@ -38,6 +38,16 @@ static const char create_script[] =
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2))\n"
     "redis.call('SET', KEYS[2], ARGV[1])\n"
     "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1]) end\n"
+    "local f = {}\n"
+    "for i = 2, #ARGV - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end\n"
+    "if (f.role == 'resident' or f.role == 'beheerder') and f.buurten then\n"
+    "  for code in string.gmatch(f.buurten, 'BU%d+') do\n"
+    "    redis.call('HINCRBY', 'stats:buurt:' .. code, 'ws', 1)\n"
+    "    if f.phone then\n"
+    "      redis.call('HINCRBY', 'stats:buurt:' .. code, 'sms', 1)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
     "return 0\n";
 
 /*
@@ -539,6 +549,45 @@ int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp)
     if (r->type != REDIS_REPLY_INTEGER)
         rc = RELAY_EINTERNAL;
     freeReplyObject(r);
+    return rc;
+}
+
+/*
+ * Reads user:{id}'s phone field and decrypts it (see user_store.h). The
+ * plaintext goes through a stack buffer that is wiped before returning.
+ */
+int user_store_phone(redisContext *c,
+                     const unsigned char pii_key[PII_KEY_BYTES], const char *id,
+                     char out[PII_PHONE_MAX + 1])
+{
+    char key[KEY_MAX], context[PII_CONTEXT_MAX], plain[PII_PHONE_MAX + 1];
+    const char *argv[3];
+    size_t lens[3], len = 0;
+    redisReply *r;
+    int rc;
+
+    if (!c || !pii_key || !id || !out || !channel_is_id(id) ||
+        make_key(key, sizeof(key), "user:", id) < 0)
+        return RELAY_EINVAL;
+    snprintf(context, sizeof(context), "user|phone|%s", id);
+    arg_set(argv, lens, 0, "HGET");
+    arg_set(argv, lens, 1, key);
+    arg_set(argv, lens, 2, "phone");
+    r = command(c, 3, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type == REDIS_REPLY_NIL)
+        rc = RELAY_ENOTFOUND;
+    else if (r->type != REDIS_REPLY_STRING)
+        rc = RELAY_EINTERNAL;
+    else
+        rc = pii_decrypt(pii_key, context, r->str, plain, sizeof(plain), &len);
+    freeReplyObject(r);
+    if (rc == RELAY_ETOOBIG || (rc == RELAY_OK && !pii_phone_valid(plain)))
+        rc = RELAY_EINTERNAL; /* decrypts, but is not a number we store */
+    if (rc == RELAY_OK)
+        memcpy(out, plain, len + 1);
+    sodium_memzero(plain, sizeof(plain));
     return rc;
 }
 

@@ -28,6 +28,9 @@
  *   idx:phone:{index}     string -> {id}; {index} = pii_blind_index() of
  *                         the E.164 number: 64 lowercase hex digits. One
  *                         account per phone number.
+ *   stats:buurt:{code}    hash ws / sms / chat: residents (and beheerders)
+ *                         of the buurt reachable per channel, counted when
+ *                         an account is created (areas API, reach counts)
  *   revoked:{jti}         string "1", EXPIREAT = the token's exp, so the
  *                         deny list never outgrows the live tokens.
  *
@@ -66,6 +69,11 @@
  * in the same script as the write), so every relay process closes the
  * connections that use the revoked tokens at once.
  *
+ * ERASURE (AVG): buurtctl erase deletes user:{id}, login:{login} and
+ * idx:phone:{index} and removes the id from everything else; avg.h lists
+ * where an id can appear. A new key or field holding a user id must be
+ * added there too.
+ *
  * ERRORS: RELAY_EUNAVAILABLE when Redis cannot be reached, times out or
  * answers with an error; RELAY_EINTERNAL when a reply has an unexpected
  * shape (corrupt data); RELAY_ENOTFOUND for an unknown login or id.
@@ -78,6 +86,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include "pii.h"
 #include "token.h"
 
 #define USER_ID_LEN 17 /* "u" + 16 hex digits */
@@ -187,6 +196,17 @@ int user_store_revoke_all(redisContext *c, const char *id,
 /* SET revoked:{jti} "1" with EXPIREAT exp (one script: atomic). An exp in
  * the past stores nothing, which is right: the token is dead anyway. */
 int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp);
+
+/*
+ * Reads and decrypts the phone number of user 'id' (context
+ * "user|phone|{id}") into out. RELAY_ENOTFOUND when the user or the phone
+ * field does not exist; RELAY_EAUTH when the ciphertext does not decrypt
+ * under 'pii_key' (wrong key, or tampered). 'out' is written only on
+ * success; the caller wipes it after use and never logs it.
+ */
+int user_store_phone(redisContext *c,
+                     const unsigned char pii_key[PII_KEY_BYTES], const char *id,
+                     char out[PII_PHONE_MAX + 1]);
 
 /*
  * The Redis half of token checking (see CHECKING A TOKEN above) for

@@ -80,6 +80,15 @@ test('an alert with a circle reaches exactly the buurten the circle touches', as
     await pol.close();
 });
 
+test('the reach counts residents per buurt and channel', async () => {
+    await makeUser({ role: 'resident', buurten: ['BU01060102'], phone: '+31611111111', redisUrl: redis.url });
+    const r = await postJson(`${relay.http}/api/v1/areas/resolve`, { area: { buurten: ['BU01060101', 'BU01060102'] } });
+    assert.equal(r.status, 200);
+    const by = Object.fromEntries(r.body.buurten.map((b) => [b.code, b.residents]));
+    assert.deepEqual(by.BU01060101, { ws: 1, sms: 0, chat: 0 });
+    assert.deepEqual(by.BU01060102, { ws: 1, sms: 1, chat: 0 });
+});
+
 test('a whole wijk, a polygon, and unknown codes', async () => {
     const pol = await connect(relay.url, { token: police.token });
     const wijk = await pol.postOk('wijk-1', alert([], { area: { wijken: ['WK010603'] } }));

@@ -1,13 +1,15 @@
 // cli.test.mjs - buurtctl against a real redis-server: accounts, tokens,
 // revocation, and the Redis data model documented in relay/user_store.h
-// (protocol.md, "Command line" and "Command-line details").
+// (protocol.md, "Command line" and "Command-line details"); the audit
+// trail (relay/audit.h) and AVG export/erase (relay/avg.h).
 
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before } from 'node:test';
 import {
-    test, startRedis, ctl, writeConfig, tempDir, tokenClaims, makeTokenSigner,
+    test, startRedis, startRelay, ctl, writeConfig, tempDir, tokenClaims,
+    makeTokenSigner, connect, connectOutcome, dumpRedis,
 } from './harness.mjs';
 
 const B1 = 'BU01060101';
@@ -73,11 +75,9 @@ test('user add prints an id and stores exactly the documented model', async () =
     assert.equal(idx.length, 1);
     assert.match(idx[0], /^idx:phone:[0-9a-f]{64}$/);
     assert.equal(await redis.command('GET', idx[0]), id);
-    for (const k of await redis.command('KEYS', '*')) {
-        assert.ok(!k.includes('612345678'), `key ${k} holds the phone number`);
-        const type = await redis.command('TYPE', k);
-        const values = type === 'hash' ? Object.values(await hash(k)) : [await redis.command('GET', k)];
-        for (const v of values) assert.ok(!String(v).includes('612345678'), `${k} holds the phone number`);
+    for (const { key, values } of await dumpRedis(redis.port)) {
+        assert.ok(!key.includes('612345678'), `key ${key} holds the phone number`);
+        for (const v of values) assert.ok(!v.includes('612345678'), `${key} holds the phone number`);
     }
 });
 
@@ -117,10 +117,20 @@ test('usage errors exit 2 with one line; role/area rules are enforced', async ()
         assert.ok(!line.includes('612345678'), `${what}: phone echoed`);
     }
     assert.equal(await redis.command('GET', 'login:e1'), null);
-    for (const word of ['audit', 'export', 'erase']) {
-        const r = await run([word, 'list']);
-        assert.equal(r.code, 2);
-        assert.equal(oneErrorLine(r, word), `buurtctl: ${word}: not available in this version`);
+    const more = [
+        [['audit'], 'audit without subcommand'],
+        [['audit', 'frob'], 'unknown audit subcommand'],
+        [['audit', 'list', '--count', '0'], 'count 0'],
+        [['audit', 'list', '--count', 'all'], 'count not a number'],
+        [['audit', 'verify', 'now'], 'stray word'],
+        [['export'], 'export without login'],
+        [['erase'], 'erase without login'],
+        [['erase', '--login', 'E 1'], 'erase bad login'],
+    ];
+    for (const [args, what] of more) {
+        const r = await run(args);
+        assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+        oneErrorLine(r, what);
     }
 });
 
@@ -214,4 +224,206 @@ test('--version and --help exit 0', async () => {
     const h = await run(['--help']);
     assert.equal(h.code, 0);
     assert.match(h.stdout, /token revoke --token T/);
+});
+
+// --- audit trail -----------------------------------------------------------
+
+const AUDIT_LINE = /^(\d+-\d+) (\d+) (\S+) (\S+) (\S+) (\S+) (\S+)$/;
+
+async function auditLines(args = []) {
+    const r = await run(['audit', 'list', ...args]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stdout.split('\n').filter((l) => l !== '');
+    for (const l of lines) assert.match(l, AUDIT_LINE);
+    return lines.map((l) => {
+        const [, id, ts, actor, role, action, target, result] = AUDIT_LINE.exec(l);
+        return { id, ts: Number(ts), actor, role, action, target, result };
+    });
+}
+
+async function auditVerify() {
+    return run(['audit', 'verify']);
+}
+
+test('user add, token, revoke and disable are on the audit trail, and it verifies', async () => {
+    const id = (await addUser('ivy', 'police')).stdout.trim();
+    const token = (await run(['token', '--login', 'ivy'])).stdout.trim();
+    assert.equal((await run(['token', 'revoke', '--token', token])).code, 0);
+    assert.equal((await run(['token', 'revoke', '--login', 'ivy'])).code, 0);
+    assert.equal((await run(['user', 'disable', '--login', 'ivy'])).code, 0);
+
+    const mine = (await auditLines()).filter((e) => e.target === id);
+    assert.deepEqual(mine.map((e) => e.action),
+        ['user.add', 'token.issue', 'token.revoke', 'token.revoke_all', 'user.disable']);
+    for (const e of mine) {
+        assert.equal(e.actor, 'cli');
+        assert.equal(e.role, 'operator');
+        assert.equal(e.result, 'ok');
+        assert.ok(Math.abs(e.ts - Date.now()) < 60000, `ts ${e.ts}`);
+    }
+    // The entries name ids, never the token itself.
+    const raw = await redis.command('XRANGE', 'audit', '-', '+');
+    assert.ok(!JSON.stringify(raw).includes(token.split('.')[1]), 'no token in the audit stream');
+
+    const all = await auditLines();
+    const last2 = await auditLines(['--count', '2']);
+    assert.deepEqual(last2, all.slice(-2));
+
+    const v = await auditVerify();
+    assert.equal(v.code, 0, v.stderr);
+    assert.equal(v.stdout, `audit: ${all.length} entries, chain intact\n`);
+    assert.equal(await redis.command('GET', 'audit:head'),
+        (await redis.command('XREVRANGE', 'audit', '+', '-', 'COUNT', '1'))[0][1].at(-1));
+});
+
+// Replaces the whole stream by 'entries' ([id, [f, v, ...]]), same ids.
+async function rewriteAudit(entries) {
+    await redis.command('DEL', 'audit');
+    for (const [id, fields] of entries) await redis.command('XADD', 'audit', id, ...fields);
+}
+
+test('audit verify names an edited entry, an inserted one and a missing one', async () => {
+    const original = await redis.command('XRANGE', 'audit', '-', '+');
+    assert.ok(original.length >= 5, 'earlier tests wrote entries');
+    const k = Math.floor(original.length / 2);
+    const victim = original[k][0];
+
+    // Edit one field of one entry, keeping its id and its stored hash.
+    const edited = original.map(([id, f]) => [id, [...f]]);
+    const at = edited[k][1].indexOf('action');
+    edited[k][1][at + 1] = 'user.show';
+    await rewriteAudit(edited);
+    let v = await auditVerify();
+    assert.equal(v.code, 1, v.stdout);
+    const line = oneErrorLine(v, 'edited');
+    assert.match(line, /^buurtctl: audit verify: chain broken at entry /);
+    assert.ok(line.includes(victim), `names ${victim}: ${line}`);
+    assert.match(line, /edited/);
+
+    // Remove it instead: the next entry no longer links up.
+    await rewriteAudit(original.filter((_, i) => i !== k));
+    v = await auditVerify();
+    assert.equal(v.code, 1);
+    assert.ok(oneErrorLine(v, 'removed').includes(original[k + 1][0]));
+
+    // Restored, it verifies again.
+    await rewriteAudit(original);
+    assert.equal((await auditVerify()).code, 0);
+
+    // An entry added by hand after the last one, with a made-up hash.
+    const last = original.at(-1)[1];
+    const forged = await redis.command('XADD', 'audit', '*', 'ts', String(Date.now()),
+        'actor', 'cli', 'role', 'operator', 'action', 'user.add', 'target', 'u0000000000000000',
+        'result', 'ok', 'prev', last[last.indexOf('hash') + 1], 'hash', 'f'.repeat(64));
+    v = await auditVerify();
+    assert.equal(v.code, 1);
+    assert.ok(oneErrorLine(v, 'forged').includes(forged));
+    await redis.command('XDEL', 'audit', forged);
+    assert.equal((await auditVerify()).code, 0);
+
+    // The last entry cut off: audit:head still names it.
+    await redis.command('XDEL', 'audit', original.at(-1)[0]);
+    v = await auditVerify();
+    assert.equal(v.code, 1);
+    assert.match(oneErrorLine(v, 'truncated'), /audit:head/);
+    await rewriteAudit(original);
+    assert.equal((await auditVerify()).code, 0);
+});
+
+// --- AVG: export and erase ------------------------------------------------------
+
+const ERASE_PHONE = '+31655501234';
+const REPORT_BODY = 'Groep van vijf jongeren schreeuwt en gooit met flessen bij het speelveld; een draagt een rode jas, een ander een wit petje.';
+let relay;
+let person; // {id, login, token, case, index}
+
+test('export prints everything stored about a person, their phone number included', async () => {
+    relay = await startRelay({ redisUrl: redis.url, extraConfig: { 'token-audience': AUD } });
+    const id = (await addUser('jula', 'resident', { buurten: [B1], phone: ERASE_PHONE })).stdout.trim();
+    const token = (await run(['token', '--login', 'jula'])).stdout.trim();
+    const c = await connect(relay.url, { token, name: 'jula' });
+    const ack = await c.postOk('r1', { kind: 'report', buurt: B1, category: 'overlast', body: REPORT_BODY });
+    await c.close();
+    person = { id, login: 'jula', token, case: ack.case };
+    for (const k of await redis.command('KEYS', 'idx:phone:*'))
+        if ((await redis.command('GET', k)) === id) person.index = k.slice('idx:phone:'.length);
+    assert.ok(person.index, 'the person has a phone index');
+
+    const r = await run(['export', '--login', 'JULA']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const doc = JSON.parse(r.stdout);
+    assert.equal(doc.account.id, id);
+    assert.equal(doc.account.login, 'jula');
+    assert.equal(doc.account.role, 'resident');
+    assert.deepEqual(doc.account.buurten, [B1]);
+    assert.equal(doc.account.phone, ERASE_PHONE, 'decrypted for the person themselves');
+    assert.ok(!r.stdout.includes('argon2') && !r.stdout.includes('k1:'), 'no hash or ciphertext');
+    assert.deepEqual(doc.cases.map((x) => [x.id, x.involvement]), [[ack.case, ['owner']]]);
+    assert.equal(doc.cases[0].kind, 'report');
+    assert.ok(doc.posts.some((p) => p.kind === 'report' && p.msg.body === REPORT_BODY), 'their report');
+    assert.ok(doc.messages.some((m) => m.msg && m.msg.case === ack.case), 'their personal channel');
+    assert.ok(doc.audit.some((e) => e.action === 'user.add' && e.target === id));
+    assert.ok(doc.audit.some((e) => e.action === 'token.issue' && e.target === id));
+
+    // The export itself is audited; the audit entry names the id only.
+    const exp = (await auditLines()).filter((e) => e.action === 'user.export');
+    assert.equal(exp.at(-1).target, id);
+    const unknown = await run(['export', '--login', 'nobody']);
+    assert.equal(unknown.code, 1);
+    assert.equal(oneErrorLine(unknown, 'unknown'), "buurtctl: export: no user 'nobody'");
+});
+
+test('erase removes every key and reference of the person; their token is refused', async () => {
+    assert.ok(person, 'the export test ran first');
+    const { id, index } = person;
+    const lastId = async (key) => {
+        const info = await redis.command('XINFO', 'STREAM', key);
+        return info[info.indexOf('last-generated-id') + 1];
+    };
+    const deskLast = await lastId('ch:{desk:WK010601}:log');
+    const r = await run(['erase', '--login', person.login]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`^erased ${id}: \\d+ keys deleted`));
+    assert.ok(!r.stdout.includes('655501234') && !r.stderr.includes('655501234'));
+
+    const dump = await dumpRedis(redis.port);
+    for (const { key, values } of dump) {
+        assert.ok(!key.includes(id), `key ${key} names the erased id`);
+        assert.ok(!key.includes(index), `key ${key} is the phone index`);
+        assert.ok(key !== `login:${person.login}`, 'login key left');
+        for (const v of values) {
+            assert.ok(!v.includes('655501234'), `${key} holds the phone number`);
+            assert.ok(!v.includes(index), `${key} holds the phone index`);
+            // Only the audit trail keeps the (now meaningless) id.
+            if (key !== 'audit') assert.ok(!v.includes(id), `${key} still names the id: ${v.slice(0, 120)}`);
+        }
+    }
+    // The case stays, without its owner; the report stays in the desk
+    // history, without the reporter.
+    assert.equal(await redis.command('HGET', `case:${person.case}`, 'owner'), 'erased');
+    const desk = dump.find((d) => d.key === 'ch:{desk:WK010601}:log');
+    assert.ok(desk && desk.values.some((v) => v.includes(REPORT_BODY) && v.includes('"reporter":"erased"')));
+    assert.equal(await lastId('ch:{desk:WK010601}:log'), deskLast, 'rewritten history keeps its last id');
+
+    const show = await run(['user', 'show', '--login', person.login]);
+    assert.equal(show.code, 1);
+    const again = await run(['erase', '--login', person.login]);
+    assert.equal(again.code, 1);
+
+    // Audited, and the chain still holds.
+    const entries = await auditLines();
+    assert.deepEqual(entries.at(-1), { ...entries.at(-1), action: 'user.erase', target: id, actor: 'cli' });
+    assert.equal((await auditVerify()).code, 0);
+
+    // The person's token no longer works on the relay.
+    const out = await connectOutcome(relay.url, { token: person.token });
+    if (out.kind === 'rejected') assert.equal(out.statusCode, 401);
+    else if (out.kind === 'error') {
+        assert.equal(out.frame.code, 'unauthorized');
+        await out.client.close();
+    } else if (out.kind !== 'closed') {
+        await out.client.close();
+        assert.fail(`erased user's token accepted: ${JSON.stringify(out.frame)}`);
+    }
 });

@@ -272,6 +272,36 @@ export function redisCommand(port, args, { timeoutMs = 3000, expectClose = false
     });
 }
 
+// Every key of the redis at 127.0.0.1:port with its type and all its
+// values flattened to strings (hash fields and values, stream ids, fields
+// and values, set/zset members, list items): for "this appears nowhere"
+// checks. [{key, type, values}]
+export async function dumpRedis(port) {
+    const out = [];
+    let cursor = '0';
+    const keys = new Set();
+    do {
+        const [next, batch] = await redisCommand(port, ['SCAN', cursor, 'COUNT', '1000']);
+        cursor = next;
+        for (const k of batch) keys.add(k);
+    } while (cursor !== '0');
+    const flat = (v) => (Array.isArray(v) ? v.flatMap(flat) : v === null ? [] : [String(v)]);
+    for (const key of keys) {
+        const type = await redisCommand(port, ['TYPE', key]);
+        const read = {
+            string: ['GET', key],
+            hash: ['HGETALL', key],
+            stream: ['XRANGE', key, '-', '+'],
+            set: ['SMEMBERS', key],
+            zset: ['ZRANGE', key, '0', '-1', 'WITHSCORES'],
+            list: ['LRANGE', key, '0', '-1'],
+        }[type];
+        const values = read ? flat(await redisCommand(port, read)) : [];
+        out.push({ key, type, values });
+    }
+    return out;
+}
+
 // --- redis-server ------------------------------------------------------------
 
 let defaultRedisUrl = null;

@@ -28,7 +28,7 @@ let police;
 
 before(async () => {
     const redis = await startRedis();
-    relay = await startRelay({ redisUrl: redis.url, extraConfig: { 'send-queue-max': SEND_QUEUE_MAX } });
+    relay = await startRelay({ redisUrl: redis.url,extraConfig: { 'send-queue-max': SEND_QUEUE_MAX, 'rate-posts': 10000, 'rate-posts-burst': 100000, 'rate-frames': 100000, 'rate-frames-burst': 100000 } });
     police = await makeUser({ role: 'police', redisUrl: redis.url });
 });
 

@@ -749,7 +749,7 @@ static void test_sample_config_parses(void **state)
         }
     }
     fclose(f);
-    assert_int_equal(keys, 28);
+    assert_int_equal(keys, 35);
 }
 
 int main(void)
