@@ -677,6 +677,62 @@ static void start_resolve(struct http_request_state *r)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
 }
 
+/* ---- DELETE /api/v1/session (logout) ------------------------------------- */
+
+/* KEYS [1] revoked:{jti}; ARGV [1] exp, [2] jti. The same marks as
+ * buurtctl token revoke, so every relay closes the token's connections. */
+static const char logout_script[] =
+    "redis.call('SET', KEYS[1], '1')\n"
+    "redis.call('EXPIREAT', KEYS[1], ARGV[1])\n"
+    "redis.call('PUBLISH', 'relay:control', 'revoke-jti ' .. ARGV[2])\n"
+    "return 1\n";
+
+static void logged_out(void *arg, redisReply *reply)
+{
+    struct http_request_state *r = arg;
+
+    if (!reply || reply->type != REDIS_REPLY_INTEGER) {
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+        return;
+    }
+    answer(r, 200, strdup("{\"revoked\":true}"));
+}
+
+/* Logout: the token in the Authorization header is revoked at once, on
+ * every relay process (a lost phone is logged out from anywhere). */
+int http_api_logout(struct relay *relay, struct lws *wsi,
+                    struct http_request_state **slot)
+{
+    struct http_request_state *r = calloc(1, sizeof(*r));
+    struct token_claims claims;
+    char key[64];
+
+    if (!r)
+        return -1;
+    r->relay = relay;
+    r->wsi = wsi;
+    r->route = API_SESSION;
+    r->busy = 1;
+    *slot = r;
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
+        (int)sizeof(r->authz))
+        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
+                     WSI_TOKEN_HTTP_AUTHORIZATION);
+    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
+        token_verify(relay->token_key, r->authz + 7, relay->cfg.token_audience,
+                     (int64_t)time(NULL), &claims) < 0) {
+        answer_error(r, PROTO_E_UNAUTHORIZED,
+                     "expected Authorization: Bearer <valid token>");
+        return 0;
+    }
+    snprintf(key, sizeof(key), "revoked:%s", claims.jti);
+    if (redis_link_command(bus_command_link(relay->bus), logged_out, r,
+                           "EVAL %s 1 %s %lld %s", logout_script, key,
+                           (long long)claims.exp, claims.jti) < 0)
+        answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
+    return 0;
+}
+
 /* ---- GET /api/v1/cases/{id} --------------------------------------------- */
 
 /* KEYS [1] case:{id}, [2] case:{id}:events. Returns {fields (flat

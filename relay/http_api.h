@@ -55,6 +55,11 @@ int http_api_get(struct relay *relay, struct lws *wsi, const char *uri);
 int http_api_get_case(struct relay *relay, struct lws *wsi, const char *uri,
                       struct http_request_state **slot);
 
+/* DELETE /api/v1/session: revokes the bearer token (logout). Answered
+ * like the POST requests. */
+int http_api_logout(struct relay *relay, struct lws *wsi,
+                    struct http_request_state **slot);
+
 /* LWS_CALLBACK_HTTP_BODY. */
 void http_api_body(struct http_request_state *r, const void *in, size_t len);
 

@@ -97,6 +97,12 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
         return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
                             "{\"error\":\"not found\"}");
     }
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_DELETE_URI) > 0) {
+        if (strcmp(uri, "/api/v1/session") == 0)
+            return http_api_logout(relay, wsi, &pss->http);
+        return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
+                            "{\"error\":\"not found\"}");
+    }
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}");

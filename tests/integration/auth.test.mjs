@@ -222,3 +222,26 @@ test('POST /api/v1/session trades a password for a working token', async () => {
     const text = await bad.text();
     assert.ok(!text.includes('br1.'), 'no token for a wrong password');
 });
+
+test('DELETE /api/v1/session logs out: the token dies and its connection closes', async () => {
+    const login = await fetch(`${relay.http}/api/v1/session`, {
+        method: 'POST',
+        body: JSON.stringify({ login: resident.login, password: resident.password }),
+    });
+    const { token } = await login.json();
+    const c = await connect(relay.url, { token, name: 'phone' });
+    assert.equal(c.welcome.user.id, resident.id);
+    const out = await fetch(`${relay.http}/api/v1/session`, {
+        method: 'DELETE', headers: { authorization: `Bearer ${token}` },
+    });
+    assert.equal(out.status, 200);
+    const closed = await Promise.race([c.closed, new Promise((r) => setTimeout(() => r(null), 5000))]);
+    assert.ok(closed, 'the open connection was closed');
+    await assertTokenRefused(token, 'logged-out token');
+    // Other tokens of the same user still work.
+    const still = await connect(relay.url, { token: resident.token });
+    assert.equal(still.welcome.user.id, resident.id);
+    await still.close();
+    const anon = await fetch(`${relay.http}/api/v1/session`, { method: 'DELETE' });
+    assert.equal(anon.status, 401);
+});

@@ -252,3 +252,32 @@ test('a description relying on origin alone must be confirmed or fixed', async (
     assert.equal(ok.type, 'ack');
     await pol.close();
 });
+
+test('GET /api/v1/cases/{id} shows the case to those entitled, and only them', async () => {
+    const rep = await connect(relay.url, { token: resident.token });
+    const b = await connect(relay.url, { token: boa.token });
+    const ack = await rep.postOk(id('api'), {
+        kind: 'report', buurt: B1, category: 'overlast',
+        body: 'Harde muziek uit de garage van nummer 3, elke nacht na twee uur.',
+    });
+    await b.postOk(id('api-st'), { kind: 'status', case: ack.case, state: 'acknowledged', note: 'Wij gaan erheen.' });
+    const get = (token) => fetch(`${relay.http}/api/v1/cases/${ack.case}`, { headers: token ? { authorization: `Bearer ${token}` } : {} });
+
+    const mine = await get(resident.token);
+    assert.equal(mine.status, 200);
+    const m = await mine.json();
+    assert.equal(m.case.state, 'acknowledged');
+    assert.equal(m.case.owner, undefined, 'the reporter view has no ids');
+    assert.deepEqual(m.events.map((e) => e.kind), ['report', 'status']);
+    assert.equal(m.events[1].by, undefined, 'who handled it is not shown to the reporter');
+    assert.equal(m.events[1].msg.note, 'Wij gaan erheen.');
+
+    const officer = await (await get(police.token)).json();
+    assert.equal(officer.case.owner, resident.id);
+    assert.equal(officer.events[1].by, boa.id);
+
+    assert.equal((await get(resident2.token)).status, 403);
+    assert.equal((await get(null)).status, 401);
+    assert.equal((await fetch(`${relay.http}/api/v1/cases/cnope`, { headers: { authorization: `Bearer ${police.token}` } })).status, 404);
+    for (const c of [rep, b]) await c.close();
+});
