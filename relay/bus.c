@@ -926,6 +926,8 @@ void bus_get_stats(const struct bus *bus, struct bus_stats *out)
 {
     *out = bus->stats;
     out->channels = bus->nchannels;
+    out->redis_connects =
+        redis_link_connects(bus->cmd) + redis_link_connects(bus->sub);
 }
 
 static void cmd_state(void *arg, int up)

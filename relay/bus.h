@@ -74,6 +74,7 @@ struct bus_stats {
     unsigned long gaps_repaired;  /* pub/sub gaps filled from history */
     unsigned long replays;        /* subscribes that replayed history */
     unsigned long not_recovered;  /* subscribes answered recovered:false */
+    unsigned long redis_connects; /* successful (re)connects, both links */
 };
 void bus_get_stats(const struct bus *bus, struct bus_stats *out);
 

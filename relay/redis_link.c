@@ -39,7 +39,8 @@ struct redis_link {
 
     uv_timer_t reconnect_timer;
     uv_timer_t watchdog_timer;
-    int handles_open; /* timers not yet closed */
+    int handles_open;       /* timers not yet closed */
+    unsigned long connects; /* successful connects */
 };
 
 static void start_connect(struct redis_link *l);
@@ -143,6 +144,7 @@ static void connect_cb(const redisAsyncContext *ac, int status)
     }
     log_info("redis", "%s link: connected to %s:%d", l->name, l->host, l->port);
     l->backoff_ms = l->opts.reconnect_min_ms;
+    l->connects++;
     set_state(l, 1);
 }
 
@@ -285,6 +287,11 @@ void redis_link_destroy(struct redis_link *l)
     uv_timer_stop(&l->watchdog_timer);
     uv_close((uv_handle_t *)&l->reconnect_timer, timer_closed);
     uv_close((uv_handle_t *)&l->watchdog_timer, timer_closed);
+}
+
+unsigned long redis_link_connects(const struct redis_link *l)
+{
+    return l->connects;
 }
 
 int redis_link_is_up(const struct redis_link *l)

@@ -57,6 +57,9 @@ void redis_link_destroy(struct redis_link *l);
 
 int redis_link_is_up(const struct redis_link *l);
 
+/* Successful connects so far (the first one included). */
+unsigned long redis_link_connects(const struct redis_link *l);
+
 /*
  * Sends a command given as argv. RELAY_EUNAVAILABLE (callback not called)
  * when the link is down. Arguments are copied by hiredis.

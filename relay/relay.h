@@ -17,6 +17,8 @@
 #include <uv.h>
 
 #include "bus.h"
+#include "histogram.h"
+
 #include "config.h"
 #include "token.h"
 
@@ -42,7 +44,9 @@ struct relay_metrics {
     unsigned long posts_acked;
     unsigned long posts_replayed; /* acked again from idempotency */
     unsigned long posts_failed;
-    unsigned long rate_limited; /* requests refused by a limiter */
+    unsigned long rate_limited;    /* requests refused by a limiter */
+    unsigned long subscriptions;   /* open subscriptions, all clients */
+    struct histogram post_seconds; /* post received -> ack (Redis) */
 };
 
 struct relay {

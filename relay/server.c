@@ -8,7 +8,9 @@
 #include <sys/socket.h>
 
 #include "conn_limit.h"
+#include "audit.h"
 #include "error.h"
+
 #include "guard.h"
 
 #include "http_api.h"
@@ -34,9 +36,14 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
 {
     const struct relay_metrics *m = &relay->metrics;
     struct bus_stats b;
-    char out[4096];
+    char out[8192];
     int n;
+    size_t off;
+    struct audit_stats a;
 
+    memset(&a, 0, sizeof(a));
+    if (relay->audit)
+        audit_stats(relay->audit, &a);
     bus_get_stats(relay->bus, &b);
     n = snprintf(out, sizeof(out),
                  "# TYPE buurtrelay_connections gauge\n"
@@ -83,6 +90,28 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                  m->posts_failed, m->rate_limited, b.channels, b.published,
                  b.delivered_live, b.gaps_repaired, b.replays, b.not_recovered,
                  bus_is_ready(relay->bus));
+    off = n > 0 && (size_t)n < sizeof(out) ? (size_t)n : 0;
+    n = snprintf(out + off, sizeof(out) - off,
+                 "# TYPE buurtrelay_subscriptions gauge\n"
+                 "buurtrelay_subscriptions %lu\n"
+                 "# TYPE buurtrelay_send_queue_bytes gauge\n"
+                 "buurtrelay_send_queue_bytes %zu\n"
+                 "# TYPE buurtrelay_redis_connects_total counter\n"
+                 "buurtrelay_redis_connects_total %lu\n"
+                 "# TYPE buurtrelay_audit_written_total counter\n"
+                 "buurtrelay_audit_written_total %llu\n"
+                 "# TYPE buurtrelay_audit_dropped_total counter\n"
+                 "buurtrelay_audit_dropped_total %llu\n"
+                 "# TYPE buurtrelay_audit_queued gauge\n"
+                 "buurtrelay_audit_queued %zu\n",
+                 m->subscriptions, session_queued_bytes(relay),
+                 b.redis_connects, (unsigned long long)a.written,
+                 (unsigned long long)a.dropped, a.queued);
+    if (n > 0 && off + (size_t)n < sizeof(out))
+        off += (size_t)n;
+    off = histogram_write(&m->post_seconds, "buurtrelay_post_seconds", out,
+                          sizeof(out), off);
+    n = (int)off;
     return http_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", out,
                         (size_t)n);
 }

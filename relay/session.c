@@ -279,6 +279,7 @@ static void drop_subscriptions(struct session *s)
         s->subs = sub->next;
         bus_unsubscribe(sub->bus_sub);
         free(sub);
+        s->relay->metrics.subscriptions--;
     }
     s->nsubs = 0;
 }
@@ -341,6 +342,7 @@ static void remove_sub(struct session *s, struct subscription *target)
     if (*pp) {
         *pp = target->next;
         s->nsubs--;
+        s->relay->metrics.subscriptions--;
         free(target);
     }
 }
@@ -425,6 +427,7 @@ static void handle_subscribe(struct session *s, const struct proto_request *r)
     sub->next = s->subs;
     s->subs = sub;
     s->nsubs++;
+    s->relay->metrics.subscriptions++;
 }
 
 static void handle_unsubscribe(struct session *s, const struct proto_request *r)
@@ -448,6 +451,7 @@ static void handle_unsubscribe(struct session *s, const struct proto_request *r)
 struct post_ctx {
     struct session *session;
     char kind[16];
+    uint64_t started_ns; /* uv_hrtime() when the post arrived */
     char id[PROTO_REF_MAX + 1];
     char ref[PROTO_REF_MAX + 1];
     int has_ref;
@@ -463,6 +467,8 @@ static void post_done(void *arg, int rc, const struct proto_error *err,
     if (s->wsi) {
         if (rc == RELAY_OK) {
             s->relay->metrics.posts_acked++;
+            histogram_observe(&s->relay->metrics.post_seconds,
+                              (double)(uv_hrtime() - ctx->started_ns) / 1e9);
             if (s->user.role == ROLE_POLICE || s->user.role == ROLE_BOA ||
                 s->user.role == ROLE_ADMIN) {
                 /* Officers' actions are on the audit trail. */
@@ -538,6 +544,7 @@ static void handle_post(struct session *s, const struct proto_request *r)
         return;
     }
     ctx->session = s;
+    ctx->started_ns = uv_hrtime();
     snprintf(ctx->kind, sizeof(ctx->kind), "%s",
              proto_post_kind_name(post.kind));
     snprintf(ctx->id, sizeof(ctx->id), "%s", r->id);
@@ -685,6 +692,15 @@ int session_receive(struct session *s, const void *in, size_t len)
         s->rxcap = 0;
     }
     return 0;
+}
+
+size_t session_queued_bytes(const struct relay *relay)
+{
+    size_t n = 0;
+
+    for (const struct session *s = relay->sessions; s; s = s->next)
+        n += s->q.bytes;
+    return n;
 }
 
 void session_close_all(struct relay *relay, int code, const char *reason)

@@ -51,6 +51,9 @@ void session_closed(struct session *s);
  * writeable point (safe from any callback). */
 void session_close(struct session *s, int code, const char *reason);
 
+/* Bytes waiting in every client's send queue (for /metrics). */
+size_t session_queued_bytes(const struct relay *relay);
+
 /* Asks every session to close (shutdown: 1001 "going away"). */
 void session_close_all(struct relay *relay, int code, const char *reason);
 
