@@ -15,43 +15,11 @@
 #include "channel.h"
 #include "desc_check.h"
 #include "error.h"
+#include "post_internal.h"
+#include "txn_build.h"
 #include "log.h"
 
-#define MAX_CHANNELS (CASE_BUURTEN_MAX + 8)
-#define MAX_CMD_ARGS 64
-#define MAX_TIPPERS 256
 #define MAX_ATTEMPTS 3
-
-/* A post in flight. Owns a copy of the post object; 'post' borrows from
- * it. */
-struct post_op {
-    struct relay *relay;
-    enum post_system system; /* non-zero: a timer's job, not a client's */
-    struct user user;
-    char client_id[PROTO_REF_MAX + 1];
-    char idem[PROTO_REF_MAX + 96];
-    cJSON *root;
-    struct proto_post post;
-    post_done_cb cb;
-    void *arg;
-    int attempts;
-};
-
-/* Builder for one transaction: commands, groups and the strings they
- * point to, all freed together. */
-struct txn_build {
-    const char *args[MAX_CMD_ARGS];
-    int argc[16];
-    int ncmds;
-    int nargs;
-    struct bus_group groups[6];
-    const char *chans[6][MAX_CHANNELS];
-    int ngroups;
-    char *owned[64]; /* heap strings to free after the transaction */
-    int nowned;
-    char ack_extra[96];
-    int redact; /* remove the case's recorded messages first */
-};
 
 static void set_err(struct proto_error *err, const char *code, const char *msg)
 {
@@ -66,8 +34,7 @@ static void op_free(struct post_op *op)
     free(op);
 }
 
-static void op_fail(struct post_op *op, int rc, const char *code,
-                    const char *msg)
+void op_fail(struct post_op *op, int rc, const char *code, const char *msg)
 {
     struct proto_error err;
 
@@ -77,199 +44,10 @@ static void op_fail(struct post_op *op, int rc, const char *code,
     op_free(op);
 }
 
-/* ---- building blocks ---------------------------------------------------- */
-
-static char *keep(struct txn_build *b, char *s)
-{
-    if (s && b->nowned < (int)(sizeof(b->owned) / sizeof(*b->owned)))
-        b->owned[b->nowned++] = s;
-    else if (s) {
-        free(s);
-        return NULL;
-    }
-    return s;
-}
-
-static char *dupf(struct txn_build *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static char *dupf(struct txn_build *b, const char *fmt, ...)
-{
-    va_list ap;
-    char buf[8192];
-    int n;
-
-    va_start(ap, fmt);
-    n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof(buf))
-        return NULL;
-    return keep(b, strdup(buf));
-}
-
-static void build_free(struct txn_build *b)
-{
-    for (int i = 0; i < b->nowned; i++)
-        free(b->owned[i]);
-}
-
-/* Starts a command; its arguments follow through arg(). */
-static void cmd(struct txn_build *b)
-{
-    b->argc[b->ncmds++] = 0;
-}
-
-static void arg(struct txn_build *b, const char *s)
-{
-    if (b->nargs < MAX_CMD_ARGS && s) {
-        b->args[b->nargs++] = s;
-        b->argc[b->ncmds - 1]++;
-    }
-}
-
-/* Starts a group for 'msg' (a heap string kept by the builder). */
-static int group(struct txn_build *b, char *msg, int record)
-{
-    struct bus_group *g = &b->groups[b->ngroups];
-
-    if (b->ngroups >= (int)(sizeof(b->groups) / sizeof(*b->groups))) {
-        free(msg);
-        return RELAY_ENOMEM;
-    }
-    if (!keep(b, msg))
-        return RELAY_ENOMEM;
-    g->msg_json = msg;
-    g->channels = b->chans[b->ngroups];
-    g->nchannels = 0;
-    g->record = record;
-    g->hidden = 0;
-    b->ngroups++;
-    return RELAY_OK;
-}
-
-/* The same message again, on channels the ack does not list (the case's
- * own channel, personal notices). */
-static int copy_hidden(struct txn_build *b)
-{
-    const char *msg = b->groups[b->ngroups - 1].msg_json;
-    int rc = group(b, strdup(msg), 0);
-
-    if (rc == RELAY_OK)
-        b->groups[b->ngroups - 1].hidden = 1;
-    return rc;
-}
-
-/* Adds a channel to the current group, once. */
-static void chan(struct txn_build *b, const char *name)
-{
-    struct bus_group *g = &b->groups[b->ngroups - 1];
-
-    if (!name || g->nchannels >= MAX_CHANNELS)
-        return;
-    for (int i = 0; i < g->nchannels; i++)
-        if (strcmp(g->channels[i], name) == 0)
-            return;
-    b->chans[b->ngroups - 1][g->nchannels++] = name;
-}
-
-static void chan_buurten(struct txn_build *b, char (*codes)[11], int n)
-{
-    for (int i = 0; i < n; i++)
-        chan(b, dupf(b, "buurt:%s", codes[i]));
-}
-
-/* The desk of every wijk the buurten lie in. */
-static void chan_desks(struct txn_build *b, char (*codes)[11], int n)
-{
-    for (int i = 0; i < n; i++) {
-        char wijk[16];
-
-        if (channel_wijk_of_buurt(codes[i], wijk, sizeof(wijk)) == RELAY_OK)
-            chan(b, dupf(b, "desk:%s", wijk));
-    }
-}
-
-/* A new msg object with the fields every message carries. */
-static cJSON *msg_new(const char *kind, const char *case_id,
-                      const struct user *by)
-{
-    cJSON *m = cJSON_CreateObject();
-    cJSON *from;
-    char sent[40];
-
-    if (!m)
-        return NULL;
-    proto_format_time((double)time(NULL), sent, sizeof(sent));
-    cJSON_AddStringToObject(m, "kind", kind);
-    cJSON_AddStringToObject(m, "case", case_id);
-    cJSON_AddStringToObject(m, "sent", sent);
-    from = cJSON_AddObjectToObject(m, "from");
-    if (from)
-        cJSON_AddStringToObject(from, "role", role_name(by->role));
-    return m;
-}
-
-static void add_opt(cJSON *o, const char *key, const char *value)
-{
-    if (value)
-        cJSON_AddStringToObject(o, key, value);
-}
-
-/* Serialises and deletes 'm' into a malloc'd string. */
-static char *msg_done(cJSON *m)
-{
-    char *tmp, *out = NULL;
-
-    if (!m)
-        return NULL;
-    tmp = cJSON_PrintUnformatted(m);
-    if (tmp) {
-        out = strdup(tmp);
-        cJSON_free(tmp);
-    }
-    cJSON_Delete(m);
-    return out;
-}
-
-static char *now_str(struct txn_build *b)
-{
-    return dupf(b, "%lld", (long long)time(NULL));
-}
-
-static char *csv(struct txn_build *b, char (*codes)[11], int n)
-{
-    char buf[CASE_BUURTEN_MAX * 11 + 1];
-    size_t off = 0;
-
-    buf[0] = '\0';
-    for (int i = 0; i < n && off + 12 < sizeof(buf); i++)
-        off += (size_t)snprintf(buf + off, sizeof(buf) - off, "%s%s",
-                                i ? "," : "", codes[i]);
-    return keep(b, strdup(buf));
-}
-
-/* XADD case:{id}:events * kind K by U: every change leaves a trace. */
-static void event(struct txn_build *b, const char *case_id, const char *kind,
-                  const struct user *by, const char *msg)
-{
-    cmd(b);
-    arg(b, "XADD");
-    arg(b, dupf(b, "case:%s:events", case_id));
-    arg(b, "MAXLEN");
-    arg(b, "~");
-    arg(b, "10000");
-    arg(b, "*");
-    arg(b, "kind");
-    arg(b, kind);
-    arg(b, "by");
-    arg(b, by->id[0] ? by->id : "anonymous");
-    arg(b, "msg");
-    arg(b, msg);
-}
-
 /* ---- commit ------------------------------------------------------------- */
 
-static void commit(struct post_op *op, struct txn_build *b, const char *case_id,
-                   const char *version);
+void commit(struct post_op *op, struct txn_build *b, const char *case_id,
+            const char *version);
 static void reload(struct post_op *op);
 
 static void txn_done(void *arg, int rc, const char *text, int replayed)
@@ -295,8 +73,8 @@ static void txn_done(void *arg, int rc, const char *text, int replayed)
     op_free(op);
 }
 
-static void commit(struct post_op *op, struct txn_build *b, const char *case_id,
-                   const char *version)
+void commit(struct post_op *op, struct txn_build *b, const char *case_id,
+            const char *version)
 {
     struct bus_txn t;
     int rc;
@@ -313,7 +91,7 @@ static void commit(struct post_op *op, struct txn_build *b, const char *case_id,
     t.ack_extra = b->ack_extra[0] ? b->ack_extra : NULL;
     t.redact = b->redact;
     rc = bus_transact(op->relay->bus, &t, txn_done, op);
-    build_free(b);
+    txn_free(b);
     if (rc < 0)
         op_fail(op, rc, PROTO_E_UNAVAILABLE,
                 "the relay cannot reach its store right now; retry with "
@@ -328,8 +106,8 @@ static void commit(struct post_op *op, struct txn_build *b, const char *case_id,
  * buurten, circles and polygons to every buurt they touch. On failure
  * answers the post (op is gone) and returns < 0.
  */
-static int resolve_area(struct post_op *op, const struct proto_area *area,
-                        char (*codes)[11], int max, int *n)
+int resolve_area(struct post_op *op, const struct proto_area *area,
+                 char (*codes)[11], int max, int *n)
 {
     const struct areas *a = op->relay->areas;
     const struct area_buurt *found[PROTO_AREA_MAX];
@@ -454,70 +232,70 @@ static void submit_alert(struct post_op *op)
     case_new_id(case_id);
     pending = op->relay->cfg.approval_severe && is_severe(p->severity);
 
-    m = msg_new("alert", case_id, &op->user);
+    m = txn_msg_new("alert", case_id, &op->user);
     if (m) {
         cJSON_AddStringToObject(m, "title", p->title);
         cJSON_AddStringToObject(m, "body", p->body);
-        add_opt(m, "event", p->event);
+        txn_msg_opt(m, "event", p->event);
         cJSON_AddStringToObject(m, "urgency", p->urgency);
         cJSON_AddStringToObject(m, "severity", p->severity);
-        add_opt(m, "certainty", p->certainty);
-        add_opt(m, "instruction", p->instruction);
+        txn_msg_opt(m, "certainty", p->certainty);
+        txn_msg_opt(m, "instruction", p->instruction);
     }
-    alert = keep(&b, msg_done(m));
+    alert = txn_keep(&b, txn_msg_done(m));
     if (!alert)
         goto nomem;
 
-    cmd(&b);
-    arg(&b, "HSET");
-    arg(&b, dupf(&b, "case:%s", case_id));
-    arg(&b, "kind");
-    arg(&b, "appeal");
-    arg(&b, "state");
-    arg(&b, pending ? "pending_approval" : "active");
-    arg(&b, "owner");
-    arg(&b, op->user.id);
-    arg(&b, "buurten");
-    arg(&b, csv(&b, codes, n));
-    arg(&b, "severity");
-    arg(&b, p->severity);
-    arg(&b, "alert");
-    arg(&b, alert);
-    arg(&b, "created");
-    arg(&b, now_str(&b));
+    txn_cmd(&b);
+    txn_arg(&b, "HSET");
+    txn_arg(&b, txn_dupf(&b, "case:%s", case_id));
+    txn_arg(&b, "kind");
+    txn_arg(&b, "appeal");
+    txn_arg(&b, "state");
+    txn_arg(&b, pending ? "pending_approval" : "active");
+    txn_arg(&b, "owner");
+    txn_arg(&b, op->user.id);
+    txn_arg(&b, "buurten");
+    txn_arg(&b, txn_csv(&b, codes, n));
+    txn_arg(&b, "severity");
+    txn_arg(&b, p->severity);
+    txn_arg(&b, "alert");
+    txn_arg(&b, alert);
+    txn_arg(&b, "created");
+    txn_arg(&b, txn_now(&b));
     if (p->event && strcmp(p->event, "vermissing") == 0) {
         /* The family's consent is recorded with the appeal. */
-        arg(&b, "consent");
-        arg(&b, now_str(&b));
+        txn_arg(&b, "consent");
+        txn_arg(&b, txn_now(&b));
     }
-    event(&b, case_id, "alert", &op->user, alert);
+    txn_event(&b, case_id, "alert", &op->user, alert);
     if (pending) {
-        cJSON *w = msg_new("approval_needed", case_id, &op->user);
+        cJSON *w = txn_msg_new("approval_needed", case_id, &op->user);
 
         if (w) {
             cJSON_AddStringToObject(w, "title", p->title);
             cJSON_AddStringToObject(w, "severity", p->severity);
         }
-        if (group(&b, msg_done(w), 0) < 0)
+        if (txn_group(&b, txn_msg_done(w), 0) < 0)
             goto nomem;
-        chan_desks(&b, codes, n);
-        if (copy_hidden(&b) < 0)
+        txn_chan_desks(&b, codes, n);
+        if (txn_copy_hidden(&b) < 0)
             goto nomem;
-        chan(&b, dupf(&b, "case:%s", case_id));
+        txn_chan(&b, txn_dupf(&b, "case:%s", case_id));
     } else {
-        if (group(&b, strdup(alert), 1) < 0)
+        if (txn_group(&b, strdup(alert), 1) < 0)
             goto nomem;
-        chan_buurten(&b, codes, n);
-        if (copy_hidden(&b) < 0)
+        txn_chan_buurten(&b, codes, n);
+        if (txn_copy_hidden(&b) < 0)
             goto nomem;
-        chan(&b, dupf(&b, "case:%s", case_id));
+        txn_chan(&b, txn_dupf(&b, "case:%s", case_id));
     }
     snprintf(b.ack_extra, sizeof(b.ack_extra), ",\"state\":\"%s\"",
              pending ? "pending_approval" : "active");
     commit(op, &b, case_id, "-");
     return;
 nomem:
-    build_free(&b);
+    txn_free(&b);
     op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
 }
 
@@ -568,12 +346,12 @@ static void submit_report(struct post_op *op)
         snprintf(codes[0], sizeof(codes[0]), "%s", at->code);
     }
     case_new_id(case_id);
-    m = msg_new("report", case_id, &op->user);
+    m = txn_msg_new("report", case_id, &op->user);
     if (m) {
         cJSON_AddStringToObject(m, "category", p->category);
         cJSON_AddStringToObject(m, "body", p->body);
         cJSON_AddStringToObject(m, "buurt", codes[0]);
-        add_opt(m, "when", p->when);
+        txn_msg_opt(m, "when", p->when);
         if (p->called_112 >= 0)
             cJSON_AddBoolToObject(m, "called_112", p->called_112);
         cJSON_AddBoolToObject(m, "anonymous", p->anonymous);
@@ -583,546 +361,56 @@ static void submit_report(struct post_op *op)
         if (!p->anonymous)
             cJSON_AddStringToObject(m, "reporter", op->user.id);
     }
-    report = keep(&b, msg_done(m));
+    report = txn_keep(&b, txn_msg_done(m));
     if (!report)
         goto nomem;
-    cmd(&b);
-    arg(&b, "HSET");
-    arg(&b, dupf(&b, "case:%s", case_id));
-    arg(&b, "kind");
-    arg(&b, "report");
-    arg(&b, "state");
-    arg(&b, "new");
-    arg(&b, "owner");
-    arg(&b, op->user.id);
-    arg(&b, "buurten");
-    arg(&b, codes[0]);
-    arg(&b, "category");
-    arg(&b, p->category);
-    arg(&b, "anonymous");
-    arg(&b, p->anonymous ? "1" : "0");
-    arg(&b, "created");
-    arg(&b, now_str(&b));
-    event(&b, case_id, "report", &op->user, report);
-    cmd(&b);
-    arg(&b, "ZADD");
-    arg(&b, "esc:reports");
-    arg(&b, dupf(&b, "%lld",
-                 (long long)time(NULL) +
-                     escalate_after(&op->relay->cfg, p->category)));
-    arg(&b, case_id);
+    txn_cmd(&b);
+    txn_arg(&b, "HSET");
+    txn_arg(&b, txn_dupf(&b, "case:%s", case_id));
+    txn_arg(&b, "kind");
+    txn_arg(&b, "report");
+    txn_arg(&b, "state");
+    txn_arg(&b, "new");
+    txn_arg(&b, "owner");
+    txn_arg(&b, op->user.id);
+    txn_arg(&b, "buurten");
+    txn_arg(&b, codes[0]);
+    txn_arg(&b, "category");
+    txn_arg(&b, p->category);
+    txn_arg(&b, "anonymous");
+    txn_arg(&b, p->anonymous ? "1" : "0");
+    txn_arg(&b, "created");
+    txn_arg(&b, txn_now(&b));
+    txn_event(&b, case_id, "report", &op->user, report);
+    txn_cmd(&b);
+    txn_arg(&b, "ZADD");
+    txn_arg(&b, "esc:reports");
+    txn_arg(&b, txn_dupf(&b, "%lld",
+                         (long long)time(NULL) +
+                             escalate_after(&op->relay->cfg, p->category)));
+    txn_arg(&b, case_id);
 
-    if (group(&b, strdup(report), 0) < 0)
+    if (txn_group(&b, strdup(report), 0) < 0)
         goto nomem;
-    chan_desks(&b, codes, 1);
-    if (copy_hidden(&b) < 0)
+    txn_chan_desks(&b, codes, 1);
+    if (txn_copy_hidden(&b) < 0)
         goto nomem;
-    chan(&b, dupf(&b, "case:%s", case_id));
-    m = msg_new("receipt", case_id, &op->user);
+    txn_chan(&b, txn_dupf(&b, "case:%s", case_id));
+    m = txn_msg_new("receipt", case_id, &op->user);
     if (m) {
         cJSON_AddStringToObject(m, "category", p->category);
         cJSON_AddStringToObject(m, "state", "new");
     }
-    if (group(&b, msg_done(m), 0) < 0)
+    if (txn_group(&b, txn_msg_done(m), 0) < 0)
         goto nomem;
     b.groups[b.ngroups - 1].hidden = 1;
-    chan(&b, dupf(&b, "user:%s", op->user.id));
+    txn_chan(&b, txn_dupf(&b, "user:%s", op->user.id));
     snprintf(b.ack_extra, sizeof(b.ack_extra), ",\"state\":\"new\"");
     commit(op, &b, case_id, "-");
     return;
 nomem:
-    build_free(&b);
+    txn_free(&b);
     op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-/* ---- posts on an existing case ------------------------------------------ */
-
-/* The officer may act on this case: police always, a BOA who owns it or
- * whose wijken cover one of its buurten. */
-static int officer_may(const struct user *u, const struct case_rec *c)
-{
-    if (u->role == ROLE_POLICE || u->role == ROLE_ADMIN)
-        return 1;
-    if (u->role != ROLE_BOA)
-        return 0;
-    if (strcmp(c->owner, u->id) == 0)
-        return 1;
-    for (int i = 0; i < c->nbuurten; i++)
-        if (perm_boa_covers(u, c->buurten[i]))
-            return 1;
-    return 0;
-}
-
-static int transition(struct post_op *op, const struct case_rec *c,
-                      enum case_op what, enum case_state target,
-                      enum case_state *to)
-{
-    char msg[160];
-
-    if (case_transition(c->kind, c->state, what, target, to) == RELAY_OK)
-        return RELAY_OK;
-    snprintf(msg, sizeof(msg), "not possible for a%s %s in state %s",
-             c->kind == CASE_APPEAL ? "n" : "", case_kind_name(c->kind),
-             case_state_name(c->state));
-    op_fail(op, RELAY_ECONFLICT, PROTO_E_CONFLICT, msg);
-    return RELAY_ECONFLICT;
-}
-
-static void hset_state(struct txn_build *b, const char *case_id,
-                       enum case_state to)
-{
-    cmd(b);
-    arg(b, "HSET");
-    arg(b, dupf(b, "case:%s", case_id));
-    arg(b, "state");
-    arg(b, case_state_name(to));
-    arg(b, "updated");
-    arg(b, now_str(b));
-    if (case_state_is_closed(to)) {
-        arg(b, "closed");
-        arg(b, now_str(b));
-    }
-}
-
-/* Closed cases keep personal data for retention-days, then are purged. */
-static void schedule_retention(struct post_op *op, struct txn_build *b,
-                               const char *case_id)
-{
-    cmd(b);
-    arg(b, "ZADD");
-    arg(b, "retention:cases");
-    arg(b,
-        dupf(b, "%lld",
-             (long long)time(NULL) + op->relay->cfg.retention_days * 86400LL));
-    arg(b, case_id);
-}
-
-static void on_approve(struct post_op *op, const struct case_rec *c,
-                       struct txn_build *b)
-{
-    enum case_state to;
-
-    if (op->user.role != ROLE_POLICE) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "only police approve appeals");
-        return;
-    }
-    if (strcmp(c->owner, op->user.id) == 0) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "a second officer must approve this appeal");
-        return;
-    }
-    if (transition(op, c, CASE_OP_APPROVE, 0, &to) < 0)
-        return;
-    hset_state(b, c->id, to);
-    arg(b, "approved_by");
-    arg(b, op->user.id);
-    event(b, c->id, "approve", &op->user, "{}");
-    if (!c->alert || group(b, strdup(c->alert), 1) < 0)
-        goto nomem;
-    chan_buurten(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    if (group(b, msg_done(msg_new("approved", c->id, &op->user)), 0) < 0)
-        goto nomem;
-    b->groups[b->ngroups - 1].hidden = 1;
-    chan(b, dupf(b, "case:%s", c->id));
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    snprintf(b->ack_extra, sizeof(b->ack_extra), ",\"state\":\"active\"");
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-static void on_update(struct post_op *op, const struct case_rec *c,
-                      struct txn_build *b)
-{
-    const struct proto_post *p = &op->post;
-    char all[CASE_BUURTEN_MAX][11];
-    char added[PROTO_AREA_MAX][11];
-    int nall = c->nbuurten, nadded = 0;
-    enum case_state to;
-    cJSON *m;
-
-    if (!officer_may(&op->user, c)) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "you may not update this appeal");
-        return;
-    }
-    if (transition(op, c, CASE_OP_UPDATE, 0, &to) < 0)
-        return;
-    memcpy(all, c->buurten, sizeof(all[0]) * (size_t)c->nbuurten);
-    if (p->area) {
-        char wanted[PROTO_AREA_MAX][11];
-        int nwanted = 0;
-
-        if (resolve_area(op, p->area, wanted, PROTO_AREA_MAX, &nwanted) < 0)
-            return;
-        for (int i = 0; i < nwanted; i++) {
-            int known = 0;
-
-            for (int k = 0; k < nall; k++)
-                if (strcmp(all[k], wanted[i]) == 0)
-                    known = 1;
-            if (known || nall >= CASE_BUURTEN_MAX)
-                continue;
-            memcpy(all[nall++], wanted[i], sizeof(all[0]));
-            memcpy(added[nadded++], wanted[i], sizeof(added[0]));
-        }
-    }
-    if (op->user.role == ROLE_BOA)
-        for (int i = 0; i < nadded; i++)
-            if (!perm_boa_covers(&op->user, added[i])) {
-                op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                        "a BOA widens appeals only within their wijken");
-                return;
-            }
-    m = msg_new("update", c->id, &op->user);
-    if (m)
-        cJSON_AddStringToObject(m, "body", p->body);
-    if (group(b, msg_done(m), 1) < 0)
-        goto nomem;
-    chan_buurten(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    if (nadded) {
-        /* Newly reached buurten get the whole appeal, with the update. */
-        cJSON *full = c->alert ? cJSON_Parse(c->alert) : NULL;
-
-        if (full) {
-            char now[40];
-
-            proto_format_time((double)time(NULL), now, sizeof(now));
-            cJSON_AddStringToObject(full, "update", p->body);
-            cJSON_AddStringToObject(full, "updated", now);
-        }
-        if (group(b, msg_done(full), 1) < 0)
-            goto nomem;
-        chan_buurten(b, added, nadded);
-    }
-    hset_state(b, c->id, to);
-    arg(b, "buurten");
-    arg(b, csv(b, all, nall));
-    event(b, c->id, "update", &op->user, b->groups[0].msg_json);
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-static void on_close(struct post_op *op, const struct case_rec *c,
-                     struct txn_build *b, const char *tippers)
-{
-    const struct proto_post *p = &op->post;
-    enum case_state to;
-    cJSON *m;
-
-    if (!officer_may(&op->user, c)) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "you may not close this appeal");
-        return;
-    }
-    if (transition(op, c, CASE_OP_CLOSE, 0, &to) < 0)
-        return;
-    m = msg_new("close", c->id, &op->user);
-    if (m) {
-        cJSON_AddStringToObject(m, "body", p->body);
-        cJSON_AddStringToObject(m, "outcome", p->outcome);
-        /* Shared photos and descriptions of a person must not outlive the
-         * appeal (domain rules; Burgernet's closing practice). */
-        cJSON_AddStringToObject(m, "instruction",
-                                "Verwijder gedeelde foto's en "
-                                "beschrijvingen van deze persoon.");
-    }
-    if (group(b, msg_done(m), 0) < 0)
-        goto nomem;
-    if (c->state == CS_ACTIVE)
-        chan_buurten(b, (char(*)[11])c->buurten, c->nbuurten);
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    if (tippers && *tippers) {
-        /* Tippers hear how it ended, and nothing about the investigation. */
-        const char *t = tippers;
-
-        m = msg_new("outcome", c->id, &op->user);
-        if (m) {
-            cJSON_AddStringToObject(m, "outcome", p->outcome);
-            cJSON_AddStringToObject(m, "body", p->body);
-        }
-        if (group(b, msg_done(m), 0) < 0)
-            goto nomem;
-        b->groups[b->ngroups - 1].hidden = 1;
-        while (*t) {
-            const char *comma = strchr(t, ',');
-            int n = comma ? (int)(comma - t) : (int)strlen(t);
-
-            chan(b, dupf(b, "user:%.*s", n, t));
-            if (!comma)
-                break;
-            t = comma + 1;
-        }
-    }
-    hset_state(b, c->id, to);
-    arg(b, "outcome");
-    arg(b, p->outcome);
-    /* The appeal text leaves the case record as it leaves the history. */
-    cmd(b);
-    arg(b, "HDEL");
-    arg(b, dupf(b, "case:%s", c->id));
-    arg(b, "alert");
-    event(b, c->id, "close", &op->user, b->groups[0].msg_json);
-    schedule_retention(op, b, c->id);
-    b->redact = 1;
-    snprintf(b->ack_extra, sizeof(b->ack_extra), ",\"state\":\"closed\"");
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-static void on_tip(struct post_op *op, const struct case_rec *c,
-                   struct txn_build *b, const char *tippers)
-{
-    const struct proto_post *p = &op->post;
-    int anonymous = p->anonymous || op->user.role == ROLE_ANONYMOUS;
-    enum case_state to;
-    cJSON *m;
-
-    if (c->kind == CASE_REPORT && strcmp(c->owner, op->user.id) != 0) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "only the reporter adds to a report");
-        return;
-    }
-    if (transition(op, c, CASE_OP_TIP, 0, &to) < 0)
-        return;
-    m = msg_new(c->kind == CASE_REPORT ? "comment" : "tip", c->id, &op->user);
-    if (m) {
-        cJSON_AddStringToObject(m, "body", p->body);
-        cJSON_AddBoolToObject(m, "anonymous", anonymous);
-        if (!anonymous)
-            cJSON_AddStringToObject(m, "tipper", op->user.id);
-    }
-    if (group(b, msg_done(m), 0) < 0)
-        goto nomem;
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    event(b, c->id, "tip", &op->user, b->groups[0].msg_json);
-    if (op->user.id[0] && c->kind == CASE_APPEAL) {
-        /* Remember logged-in tippers (even anonymous ones: the outcome is
-         * sent to their own channel only) for the closing message. */
-        size_t len = tippers ? strlen(tippers) : 0;
-        int known = tippers && strstr(tippers, op->user.id) != NULL;
-        int count = 0;
-
-        for (size_t i = 0; i < len; i++)
-            count += tippers[i] == ',';
-        if (!known && count < MAX_TIPPERS) {
-            cmd(b);
-            arg(b, "HSET");
-            arg(b, dupf(b, "case:%s", c->id));
-            arg(b, "tippers");
-            arg(b, len ? dupf(b, "%s,%s", tippers, op->user.id) : op->user.id);
-        }
-    }
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-static void on_status(struct post_op *op, const struct case_rec *c,
-                      struct txn_build *b)
-{
-    const struct proto_post *p = &op->post;
-    enum case_state target, to;
-    cJSON *m;
-
-    if (!officer_may(&op->user, c)) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "you may not handle this report");
-        return;
-    }
-    if (case_state_parse(p->state, &target) < 0) {
-        op_fail(op, RELAY_EINVAL, PROTO_E_BAD_REQUEST,
-                "post.state: unknown state");
-        return;
-    }
-    if (transition(op, c, CASE_OP_STATUS, target, &to) < 0)
-        return; /* answered, and op is gone */
-    m = msg_new("status", c->id, &op->user);
-    if (m) {
-        cJSON_AddStringToObject(m, "state", case_state_name(to));
-        cJSON_AddStringToObject(m, "note", p->note);
-        /* The reporter is asked whether they are satisfied. */
-        if (case_state_is_closed(to))
-            cJSON_AddBoolToObject(m, "ask_feedback", 1);
-    }
-    if (group(b, msg_done(m), 0) < 0)
-        goto nomem;
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    if (c->owner[0] && channel_is_id(c->owner))
-        chan(b, dupf(b, "user:%s", c->owner));
-    hset_state(b, c->id, to);
-    event(b, c->id, "status", &op->user, b->groups[0].msg_json);
-    cmd(b);
-    arg(b, "ZREM");
-    arg(b, "esc:reports");
-    arg(b, c->id);
-    if (case_state_is_closed(to))
-        schedule_retention(op, b, c->id);
-    snprintf(b->ack_extra, sizeof(b->ack_extra), ",\"state\":\"%s\"",
-             case_state_name(to));
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-static void on_feedback(struct post_op *op, const struct case_rec *c,
-                        struct txn_build *b)
-{
-    const struct proto_post *p = &op->post;
-    enum case_state to;
-    cJSON *m;
-
-    if (c->kind != CASE_REPORT || strcmp(c->owner, op->user.id) != 0) {
-        op_fail(op, RELAY_EFORBIDDEN, PROTO_E_FORBIDDEN,
-                "only the reporter gives feedback on a report");
-        return;
-    }
-    if (transition(op, c,
-                   p->satisfied ? CASE_OP_SATISFIED : CASE_OP_UNSATISFIED, 0,
-                   &to) < 0)
-        return;
-    m = msg_new("feedback", c->id, &op->user);
-    if (m) {
-        cJSON_AddBoolToObject(m, "satisfied", p->satisfied);
-        add_opt(m, "comment", p->comment);
-        cJSON_AddStringToObject(m, "state", case_state_name(to));
-    }
-    if (group(b, msg_done(m), 0) < 0)
-        goto nomem;
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    if (to != c->state) {
-        chan(b, dupf(b, "user:%s", c->owner));
-        hset_state(b, c->id, to);
-        cmd(b);
-        arg(b, "ZREM");
-        arg(b, "retention:cases");
-        arg(b, c->id);
-    } else {
-        cmd(b);
-        arg(b, "HSET");
-        arg(b, dupf(b, "case:%s", c->id));
-        arg(b, "satisfied");
-        arg(b, "1");
-    }
-    event(b, c->id, "feedback", &op->user, b->groups[0].msg_json);
-    snprintf(b->ack_extra, sizeof(b->ack_extra), ",\"state\":\"%s\"",
-             case_state_name(to));
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-/* Nobody acknowledged a report in time: the police desk of its gemeente
- * sees it, and it shows as overdue on the district desk. */
-static void on_escalate(struct post_op *op, const struct case_rec *c,
-                        struct txn_build *b)
-{
-    enum case_state to;
-    cJSON *m;
-
-    if (case_transition(c->kind, c->state, CASE_OP_ESCALATE, 0, &to) < 0) {
-        /* Acknowledged meanwhile: just forget the timer. */
-        cmd(b);
-        arg(b, "ZREM");
-        arg(b, "esc:reports");
-        arg(b, c->id);
-        commit(op, b, c->id, c->version);
-        return;
-    }
-    m = msg_new("escalated", c->id, &op->user);
-    if (m) {
-        cJSON_AddStringToObject(m, "category", c->category);
-        if (c->nbuurten)
-            cJSON_AddStringToObject(m, "buurt", c->buurten[0]);
-        cJSON_AddBoolToObject(m, "overdue", 1);
-    }
-    if (group(b, msg_done(m), 0) < 0)
-        goto nomem;
-    chan_desks(b, (char(*)[11])c->buurten, c->nbuurten);
-    for (int i = 0; i < c->nbuurten; i++)
-        chan(b, dupf(b, "desk:GM%.4s", c->buurten[i] + 2));
-    if (copy_hidden(b) < 0)
-        goto nomem;
-    chan(b, dupf(b, "case:%s", c->id));
-    cmd(b);
-    arg(b, "HSET");
-    arg(b, dupf(b, "case:%s", c->id));
-    arg(b, "overdue");
-    arg(b, "1");
-    cmd(b);
-    arg(b, "ZREM");
-    arg(b, "esc:reports");
-    arg(b, c->id);
-    event(b, c->id, "escalated", &op->user, b->groups[0].msg_json);
-    commit(op, b, c->id, c->version);
-    return;
-nomem:
-    build_free(b);
-    op_fail(op, RELAY_ENOMEM, PROTO_E_INTERNAL, "out of memory");
-}
-
-/* Retention: a case closed long enough loses everything personal (who
- * reported or tipped, descriptions, the event history); what remains is
- * kind, category, buurten and dates, for statistics. */
-static void on_purge(struct post_op *op, const struct case_rec *c,
-                     struct txn_build *b)
-{
-    if (case_state_is_closed(c->state)) {
-        cmd(b);
-        arg(b, "DEL");
-        arg(b, dupf(b, "case:%s:events", c->id));
-        arg(b, dupf(b, "case:%s:msgs", c->id));
-        cmd(b);
-        arg(b, "HDEL");
-        arg(b, dupf(b, "case:%s", c->id));
-        arg(b, "owner");
-        arg(b, "alert");
-        arg(b, "tippers");
-        arg(b, "approved_by");
-        cmd(b);
-        arg(b, "HSET");
-        arg(b, dupf(b, "case:%s", c->id));
-        arg(b, "purged");
-        arg(b, now_str(b));
-    }
-    cmd(b);
-    arg(b, "ZREM");
-    arg(b, "retention:cases");
-    arg(b, c->id);
-    commit(op, b, c->id, c->version);
 }
 
 static void tippers_loaded(void *arg, redisReply *r);
@@ -1379,7 +667,7 @@ char *post_build_ack(const char *ack_json, const char *id, const char *ref)
         if (seq)
             cJSON_AddNumberToObject(out, "seq", seq->valuedouble);
     }
-    str = msg_done(out);
+    str = txn_msg_done(out);
     out = NULL;
 out:
     cJSON_Delete(ack);
