@@ -95,12 +95,18 @@ enum { ID_FIELD_HASHES = sizeof(id_field_hashes) / sizeof(id_field_hashes[0]) };
  * name, KEYS[4+n+h ..] case hashes. ARGV[1] the id, ARGV[2] the login,
  * ARGV[3] n, ARGV[4] the replacement, ARGV[5] h. Returns {-1} when the
  * account is gone or is no longer that login, else {keys deleted, cases
- * changed}.
+ * changed}. A counted account leaves the stats:buurt counters here, in
+ * the same script that deletes it, so a repeated erase cannot take it out
+ * twice and an uncounted (disabled) one is not taken out at all.
  */
-static const char erase_script[] =
+static const char erase_script[] = USER_STORE_LUA_COUNT
     "if redis.call('HGET', KEYS[1], 'login') ~= ARGV[2] then return {-1} "
     "end\n"
     "local id, gone, deleted, cases = ARGV[1], ARGV[4], 0, 0\n"
+    "local acct = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
+    " 'counted')\n"
+    "if acct[4] ~= '0' then count(acct[1], acct[2], acct[3] ~= false, -1) "
+    "end\n"
     "if redis.call('GET', KEYS[2]) == id then\n"
     "  deleted = deleted + redis.call('DEL', KEYS[2])\n"
     "end\n"

@@ -26,7 +26,9 @@
  *   3. every stream that mentions the id is rewritten with the id
  *      replaced by "erased" (one atomic script per stream: same entry
  *      ids, same order, same last id);
- *   4. one script deletes user:{id}, login:{login}, idx:phone:{index}
+ *   4. one script takes the account out of the stats:buurt counters
+ *      (unless it is uncounted already: see COUNTERS in user_store.h),
+ *      deletes user:{id}, login:{login}, idx:phone:{index}
  *      (each only if it still belongs to the id) and every key whose
  *      name holds the id, drops the id's field from the id_field_hashes,
  *      sets owner/approved_by to "erased" and drops

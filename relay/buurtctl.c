@@ -65,7 +65,15 @@ static const char usage_text[] =
     "      create an account; the password is the first line of F or of\n"
     "      standard input (its newline is not part of it); prints the id.\n"
     "      resident and beheerder need a --buurt, boa needs a --wijk.\n"
+    "  user set --login L [--role R] [--buurt CODE]... [--wijk CODE]...\n"
+    "           [--no-buurt] [--no-wijk] [--phone E164 | --no-phone]\n"
+    "      change the role, replace all buurten (--buurt) or all wijken\n"
+    "      (--wijk), or set or remove the phone number; the result must\n"
+    "      meet the rules of add. Revokes all the user's tokens.\n"
+    "  user passwd --login L [--password-file F]\n"
+    "      set a new password (read as for add); revokes all its tokens\n"
     "  user disable --login L     disable and revoke all its tokens\n"
+    "  user enable --login L      enable again (its old tokens stay revoked)\n"
     "  user show --login L        id, role, areas, state (no phone, no hash)\n"
     "  token --login L [--ttl SECONDS]\n"
     "      print a fresh token for an enabled user\n"
@@ -102,13 +110,14 @@ struct ctl {
 };
 
 /* One option a command accepts. Single options fill *val; repeatable ones
- * append to list[] (capacity 'max'). */
+ * append to list[] (capacity 'max'); flags (no value) set *flag to 1. */
 struct opt {
     const char *name; /* "--login" */
     const char **val;
     const char **list;
     size_t *count;
     size_t max;
+    int *flag;
 };
 
 static void fail(const struct ctl *c, const char *fmt, ...)
@@ -211,6 +220,14 @@ static int parse_opts(struct ctl *c, int argc, char **argv, int i,
             global = &c->redis_url;
         else if (!o)
             return usage(c, "unknown option '%s'", shown_name(arg, name_len));
+        if (o && o->flag) {
+            if (eq)
+                return usage(c, "%s takes no value", o->name);
+            if (*o->flag)
+                return usage(c, "%s given twice", o->name);
+            *o->flag = 1;
+            continue;
+        }
         if (eq)
             value = eq + 1;
         else if (i + 1 < argc)
@@ -489,12 +506,12 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
     const char *buurten[USER_AREAS_MAX], *wijken[USER_AREAS_MAX];
     size_t nb = 0, nw = 0, pw_len = 0;
     const struct opt opts[] = {
-        {"--login", &login_arg, NULL, NULL, 0},
-        {"--role", &role, NULL, NULL, 0},
-        {"--phone", &phone, NULL, NULL, 0},
-        {"--password-file", &pw_file, NULL, NULL, 0},
-        {"--buurt", NULL, buurten, &nb, USER_AREAS_MAX},
-        {"--wijk", NULL, wijken, &nw, USER_AREAS_MAX},
+        {"--login", &login_arg, NULL, NULL, 0, NULL},
+        {"--role", &role, NULL, NULL, 0, NULL},
+        {"--phone", &phone, NULL, NULL, 0, NULL},
+        {"--password-file", &pw_file, NULL, NULL, 0, NULL},
+        {"--buurt", NULL, buurten, &nb, USER_AREAS_MAX, NULL},
+        {"--wijk", NULL, wijken, &nw, USER_AREAS_MAX, NULL},
     };
     char login[USER_LOGIN_MAX + 1], id[USER_ID_LEN + 1];
     char existing[USER_ID_MAX + 1];
@@ -616,8 +633,8 @@ static int login_opts(struct ctl *c, int argc, char **argv, int i,
 {
     char norm[USER_LOGIN_MAX + 1];
     const struct opt opts[] = {
-        {"--login", login, NULL, NULL, 0},
-        {"--ttl", ttl, NULL, NULL, 0},
+        {"--login", login, NULL, NULL, 0, NULL},
+        {"--ttl", ttl, NULL, NULL, 0, NULL},
     };
     int rc = parse_opts(c, argc, argv, i, opts, ttl ? 2 : 1);
 
@@ -660,6 +677,315 @@ static int cmd_user_disable(struct ctl *c, int argc, char **argv, int i)
     if (rc < 0)
         return redis_fail(c, rc);
     return audit_done(c, "user.disable", id);
+}
+
+/* user enable --login L: disabled = 0; the account is counted again. */
+static int cmd_user_enable(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    char id[USER_ID_MAX + 1];
+    int rc = login_opts(c, argc, argv, i, &login, NULL);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, NULL) != 0)
+        return 1;
+    rc = user_store_enable(c->redis, id);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return audit_done(c, "user.enable", id);
+}
+
+/*
+ * user passwd --login L [--password-file F]: the login is checked before
+ * the password is read (as in user add); the new hash and the revocation
+ * of every token are one script.
+ */
+static int cmd_user_passwd(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL, *pw_file = NULL;
+    const struct opt opts[] = {
+        {"--login", &login, NULL, NULL, 0, NULL},
+        {"--password-file", &pw_file, NULL, NULL, 0, NULL},
+    };
+    char id[USER_ID_MAX + 1], norm[USER_LOGIN_MAX + 1];
+    char hash[PASSWORD_HASH_MAX], pw[PW_BUF];
+    size_t pw_len = 0;
+    int rc, ret = 1;
+
+    rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(opts[0]));
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!login)
+        return usage(c, "--login is required");
+    if (user_store_login_normalize(login, norm) < 0)
+        return usage(c, "invalid login '%s'", shown(login));
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, NULL) != 0)
+        return 1;
+    if (read_password(c, pw_file, pw, sizeof(pw), &pw_len) != 0)
+        goto out_wipe;
+    rc = password_hash(pw, pw_len, hash);
+    sodium_memzero(pw, sizeof(pw));
+    if (rc == RELAY_EINVAL) {
+        fail(c, "password must be %d to %d bytes", PASSWORD_MIN_LEN,
+             PASSWORD_MAX_LEN);
+        goto out_wipe;
+    }
+    if (rc < 0) {
+        fail(c, "cannot hash the password: %s", relay_strerror(rc));
+        goto out_wipe;
+    }
+    /* now + 1: see "THE tokens_after BOUNDARY" in user_store.h */
+    rc = user_store_set_password(c->redis, id, hash, (int64_t)time(NULL) + 1);
+    if (rc < 0)
+        redis_fail(c, rc);
+    else
+        ret = audit_done(c, "user.passwd", id);
+
+out_wipe:
+    sodium_memzero(pw, sizeof(pw));
+    sodium_memzero(hash, sizeof(hash));
+    return ret;
+}
+
+/*
+ * Splits a stored area list ("BU..,BU.." or "") into codes[] pointing
+ * into buf (a copy). Returns the count, or -1 when it holds more than
+ * USER_AREAS_MAX codes (corrupt data).
+ */
+static int split_codes(const char *list, char buf[USER_AREAS_STR_MAX],
+                       const char *codes[USER_AREAS_MAX])
+{
+    size_t len = strlen(list), n = 0;
+    char *p = buf;
+
+    if (len >= USER_AREAS_STR_MAX)
+        return -1;
+    memcpy(buf, list, len + 1);
+    while (*p) {
+        char *end = strchr(p, ',');
+
+        if (end)
+            *end = '\0';
+        if (*p) {
+            if (n >= USER_AREAS_MAX)
+                return -1;
+            codes[n++] = p;
+        }
+        if (!end)
+            break;
+        p = end + 1;
+    }
+    return (int)n;
+}
+
+/* What "user set" was asked to change (borrowed from argv). */
+struct user_change {
+    const char *role;
+    const char **buurten;
+    size_t nb;
+    int no_buurt;
+    const char **wijken;
+    size_t nw;
+    int no_wijk;
+    const char *phone;
+    int no_phone;
+};
+
+/*
+ * Reads the phone being replaced: its ciphertext into 'text' and its
+ * blind index into 'index'. *have = 0 when the account has none. 0, or 1
+ * after a message.
+ */
+static int old_phone(struct ctl *c, const unsigned char key[PII_KEY_BYTES],
+                     const char *id, char *text, size_t cap,
+                     char index[PII_INDEX_HEX_BYTES], int *have)
+{
+    char plain[PII_PHONE_MAX + 1];
+    int rc = user_store_phone_sealed(c->redis, id, text, cap);
+
+    *have = 0;
+    if (rc == RELAY_ENOTFOUND)
+        return 0;
+    if (rc == RELAY_OK)
+        rc = user_store_phone_open(key, id, text, plain);
+    if (rc == RELAY_OK)
+        rc = pii_blind_index(key, plain, index);
+    sodium_memzero(plain, sizeof(plain));
+    if (rc == RELAY_EAUTH) {
+        fail(c, "the stored phone number does not decrypt (wrong pii "
+                "key?); nothing was changed");
+        return 1;
+    }
+    if (rc < 0)
+        return redis_fail(c, rc);
+    *have = 1;
+    return 0;
+}
+
+/*
+ * One attempt of "user set": reads the account, merges the change into
+ * it, checks the result like user add, and writes it in one script that
+ * applies only if the account is still as read. Returns 0 (done), 1 or
+ * EXIT_USAGE after a message, or -1 when the account changed meanwhile
+ * (read again).
+ */
+static int user_set_once(struct ctl *c, const struct user_change *ch,
+                         const unsigned char key[PII_KEY_BYTES], const char *id)
+{
+    struct user_record rec;
+    struct user_update u;
+    const char *bl[USER_AREAS_MAX], *wl[USER_AREAS_MAX];
+    char bbuf[USER_AREAS_STR_MAX], wbuf[USER_AREAS_STR_MAX];
+    char old_text[PHONE_TEXT_MAX], old_index[PII_INDEX_HEX_BYTES];
+    char new_text[PHONE_TEXT_MAX], new_index[PII_INDEX_HEX_BYTES];
+    enum user_conflict conflict = USER_CONFLICT_NONE;
+    const char *why = NULL;
+    int nb, nw, had = 0, rc;
+
+    rc = user_store_get(c->redis, id, &rec);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    nb = split_codes(rec.buurten, bbuf, bl);
+    nw = split_codes(rec.wijken, wbuf, wl);
+    if (nb < 0 || nw < 0) {
+        fail(c, "the stored areas of '%s' are malformed", rec.login);
+        return 1;
+    }
+    memset(&u, 0, sizeof(u));
+    u.id = id;
+    u.old_role = rec.role;
+    u.old_buurten = rec.buurten;
+    u.old_wijken = rec.wijken;
+    u.role = ch->role ? ch->role : rec.role;
+    u.buurten = ch->nb || ch->no_buurt ? ch->buurten : bl;
+    u.buurt_count = ch->nb || ch->no_buurt ? ch->nb : (size_t)nb;
+    u.wijken = ch->nw || ch->no_wijk ? ch->wijken : wl;
+    u.wijk_count = ch->nw || ch->no_wijk ? ch->nw : (size_t)nw;
+    if (user_store_check_areas(u.role, u.buurten, u.buurt_count, u.wijken,
+                               u.wijk_count, &why) < 0)
+        return usage(c, "role %s with the resulting areas: %s", u.role, why);
+
+    u.phone = ch->phone      ? USER_PHONE_SET
+              : ch->no_phone ? USER_PHONE_CLEAR
+                             : USER_PHONE_KEEP;
+    if (u.phone != USER_PHONE_KEEP) {
+        if (old_phone(c, key, id, old_text, sizeof(old_text), old_index,
+                      &had) != 0)
+            return 1;
+        u.old_phone_text = had ? old_text : NULL;
+        u.old_phone_index = had ? old_index : NULL;
+    }
+    if (ch->phone) {
+        if (phone_seal(c, key, id, ch->phone, new_text, sizeof(new_text),
+                       new_index) != 0)
+            return 1;
+        u.phone_text = new_text;
+        u.phone_index = new_index;
+    }
+    /* now + 1: see "THE tokens_after BOUNDARY" in user_store.h */
+    u.tokens_after = (int64_t)time(NULL) + 1;
+    rc = user_store_update(c->redis, &u, &conflict);
+    sodium_memzero(old_index, sizeof(old_index));
+    sodium_memzero(new_index, sizeof(new_index));
+    if (rc == RELAY_ECONFLICT && conflict == USER_CONFLICT_STALE)
+        return -1;
+    if (rc == RELAY_ECONFLICT && conflict == USER_CONFLICT_PHONE) {
+        fail(c, "that phone number already belongs to another user");
+        return 1;
+    }
+    if (rc == RELAY_ENOTFOUND) {
+        fail(c, "the user disappeared while this ran");
+        return 1;
+    }
+    return rc < 0 ? redis_fail(c, rc) : 0;
+}
+
+/*
+ * user set --login L [--role R] [--buurt CODE]... [--wijk CODE]...
+ * [--no-buurt] [--no-wijk] [--phone E164 | --no-phone]: everything that
+ * can be checked without Redis is checked first (usage errors), then the
+ * change is applied atomically (user_store_update), retried when another
+ * operator changed the account in between.
+ */
+static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL;
+    const char *buurten[USER_AREAS_MAX], *wijken[USER_AREAS_MAX];
+    struct user_change ch;
+    const struct opt opts[] = {
+        {"--login", &login, NULL, NULL, 0, NULL},
+        {"--role", &ch.role, NULL, NULL, 0, NULL},
+        {"--phone", &ch.phone, NULL, NULL, 0, NULL},
+        {"--buurt", NULL, buurten, &ch.nb, USER_AREAS_MAX, NULL},
+        {"--wijk", NULL, wijken, &ch.nw, USER_AREAS_MAX, NULL},
+        {"--no-buurt", NULL, NULL, NULL, 0, &ch.no_buurt},
+        {"--no-wijk", NULL, NULL, NULL, 0, &ch.no_wijk},
+        {"--no-phone", NULL, NULL, NULL, 0, &ch.no_phone},
+    };
+    char norm[USER_LOGIN_MAX + 1], id[USER_ID_MAX + 1];
+    unsigned char pii_key[PII_KEY_BYTES];
+    int rc;
+
+    memset(&ch, 0, sizeof(ch));
+    ch.buurten = buurten;
+    ch.wijken = wijken;
+    rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(opts[0]));
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!login)
+        return usage(c, "--login is required");
+    if (user_store_login_normalize(login, norm) < 0)
+        return usage(c, "invalid login '%s'", shown(login));
+    if (!ch.role && !ch.nb && !ch.nw && !ch.no_buurt && !ch.no_wijk &&
+        !ch.phone && !ch.no_phone)
+        return usage(c, "nothing to change (give --role, --buurt, --wijk, "
+                        "--no-buurt, --no-wijk, --phone or --no-phone)");
+    if (ch.role && !user_store_role_valid(ch.role))
+        return usage(c,
+                     "unknown role '%s' (resident, beheerder, boa, police, "
+                     "admin)",
+                     shown(ch.role));
+    if ((ch.nb && ch.no_buurt) || (ch.nw && ch.no_wijk) ||
+        (ch.phone && ch.no_phone))
+        return usage(c, "--buurt and --no-buurt, --wijk and --no-wijk, "
+                        "--phone and --no-phone exclude each other");
+    for (size_t k = 0; k < ch.nb; k++) {
+        if (!channel_is_buurtcode(buurten[k]))
+            return usage(c, "invalid buurt code '%s' (BU + 8 digits)",
+                         shown(buurten[k]));
+    }
+    for (size_t k = 0; k < ch.nw; k++) {
+        if (!channel_is_wijkcode(wijken[k]))
+            return usage(c, "invalid wijk code '%s' (WK + 6 digits)",
+                         shown(wijken[k]));
+    }
+    if (ch.phone && !pii_phone_valid(ch.phone))
+        return usage(c, "--phone is not an E.164 number ('+' and 8 to 15 "
+                        "digits)");
+
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, pii_key) != 0)
+        return 1;
+    rc = -1;
+    for (int attempt = 0; attempt < 3 && rc < 0; attempt++)
+        rc = user_set_once(c, &ch, pii_key, id);
+    sodium_memzero(pii_key, sizeof(pii_key));
+    if (rc < 0) {
+        fail(c, "the account kept changing while this ran; try again");
+        return 1;
+    }
+    if (rc != 0)
+        return rc;
+    return audit_done(c, "user.set", id);
 }
 
 static int cmd_user_show(struct ctl *c, int argc, char **argv, int i)
@@ -769,8 +1095,8 @@ static int cmd_token_revoke(struct ctl *c, int argc, char **argv, int i)
 {
     const char *tok = NULL, *login = NULL;
     const struct opt opts[] = {
-        {"--token", &tok, NULL, NULL, 0},
-        {"--login", &login, NULL, NULL, 0},
+        {"--token", &tok, NULL, NULL, 0, NULL},
+        {"--login", &login, NULL, NULL, 0, NULL},
     };
     char id[USER_ID_MAX + 1], buf[TOKEN_MAX + 1];
     unsigned char key[TOKEN_KEY_BYTES];
@@ -862,7 +1188,7 @@ static int print_record(void *arg, const struct audit_record *r)
 static int cmd_audit_list(struct ctl *c, int argc, char **argv, int i)
 {
     const char *count_arg = NULL;
-    const struct opt opts[] = {{"--count", &count_arg, NULL, NULL, 0}};
+    const struct opt opts[] = {{"--count", &count_arg, NULL, NULL, 0, NULL}};
     size_t count = 0;
     int rc = parse_opts(c, argc, argv, i, opts, 1);
 
@@ -1001,16 +1327,31 @@ static int dispatch(struct ctl *c, int argc, char **argv, int i)
             c->cmd = "user add";
             return cmd_user_add(c, argc, argv, i + 2);
         }
+        if (strcmp(sub, "set") == 0) {
+            c->cmd = "user set";
+            return cmd_user_set(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "passwd") == 0) {
+            c->cmd = "user passwd";
+            return cmd_user_passwd(c, argc, argv, i + 2);
+        }
         if (strcmp(sub, "disable") == 0) {
             c->cmd = "user disable";
             return cmd_user_disable(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "enable") == 0) {
+            c->cmd = "user enable";
+            return cmd_user_enable(c, argc, argv, i + 2);
         }
         if (strcmp(sub, "show") == 0) {
             c->cmd = "user show";
             return cmd_user_show(c, argc, argv, i + 2);
         }
         c->cmd = "user";
-        return usage(c, "unknown command '%s'", shown(sub));
+        return usage(c,
+                     "unknown command '%s' (add, set, passwd, disable, "
+                     "enable, show)",
+                     shown(sub));
     }
     if (strcmp(w, "token") == 0) {
         if (strcmp(sub, "revoke") == 0) {

@@ -24,14 +24,33 @@
 
 #define KEY_MAX 128 /* "idx:phone:" + 64 hex is the longest key */
 #define URL_MAX 256
-#define CREATE_ARGS 32 /* EVAL + script + numkeys + 3 keys + fields */
+#define PHONE_SEALED_MAX 256 /* > pii_text_len(PII_PHONE_MAX), which is 80 */
+#define CREATE_ARGS 32       /* EVAL + script + numkeys + 3 keys + fields */
+#define UPDATE_ARGS 17       /* EVAL + script + numkeys + 3 keys + 11 values */
+
+/*
+ * The Lua function revoke(key, after): raises tokens_after of the user
+ * hash 'key' to 'after' (never lowers it: a revocation cannot be undone by
+ * a later, smaller value from two operators with skewed clocks) and tells
+ * every relay to close the user's connections.
+ */
+#define LUA_REVOKE                                                             \
+    "local function revoke(key, after)\n"                                      \
+    "  local cur = tonumber(redis.call('HGET', key, 'tokens_after')"           \
+    " or '0') or 0\n"                                                          \
+    "  if tonumber(after) > cur then\n"                                        \
+    "    redis.call('HSET', key, 'tokens_after', after)\n"                     \
+    "  end\n"                                                                  \
+    "  redis.call('PUBLISH', 'relay:control', 'revoke-user ' .."               \
+    " string.sub(key, 6))\n"                                                   \
+    "end\n"
 
 /*
  * KEYS[1] user:{id}, KEYS[2] login:{login}, KEYS[3] idx:phone:{index}
  * (optional). ARGV[1] the id, ARGV[2..] field/value pairs for the hash.
  * Returns 0 on success, else the enum user_conflict of what was taken.
  */
-static const char create_script[] =
+static const char create_script[] = USER_STORE_LUA_COUNT
     "if redis.call('EXISTS', KEYS[2]) == 1 then return 1 end\n"
     "if redis.call('EXISTS', KEYS[1]) == 1 then return 2 end\n"
     "if KEYS[3] and redis.call('EXISTS', KEYS[3]) == 1 then return 3 end\n"
@@ -40,34 +59,91 @@ static const char create_script[] =
     "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1]) end\n"
     "local f = {}\n"
     "for i = 2, #ARGV - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end\n"
-    "if (f.role == 'resident' or f.role == 'beheerder') and f.buurten then\n"
-    "  for code in string.gmatch(f.buurten, 'BU%d+') do\n"
-    "    redis.call('HINCRBY', 'stats:buurt:' .. code, 'ws', 1)\n"
-    "    if f.phone then\n"
-    "      redis.call('HINCRBY', 'stats:buurt:' .. code, 'sms', 1)\n"
-    "    end\n"
-    "  end\n"
-    "end\n"
+    "count(f.role, f.buurten, f.phone ~= nil, 1)\n"
     "return 0\n";
 
 /*
- * KEYS[1] user:{id}. ARGV[1] new tokens_after, ARGV[2] "1" to disable too.
+ * KEYS[1] user:{id}. ARGV[1] new tokens_after, ARGV[2] "1" to disable too
+ * (which takes a counted account out of the counters, once).
  * Returns 0 when the user does not exist (nothing written), else 1.
- * tokens_after only ever grows: a revocation cannot be undone by a later,
- * smaller value (two operators, skewed clocks).
  */
-static const char raise_script[] =
+static const char raise_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
-    "local cur = tonumber(redis.call('HGET', KEYS[1], 'tokens_after')"
-    " or '0') or 0\n"
-    "if tonumber(ARGV[1]) > cur then\n"
-    "  redis.call('HSET', KEYS[1], 'tokens_after', ARGV[1])\n"
+    "if ARGV[2] == '1' then\n"
+    "  local u = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
+    " 'counted')\n"
+    "  if u[4] ~= '0' then count(u[1], u[2], u[3] ~= false, -1) end\n"
+    "  redis.call('HSET', KEYS[1], 'disabled', '1', 'counted', '0')\n"
     "end\n"
-    "if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'disabled', '1') "
-    "end\n"
-    "redis.call('PUBLISH', 'relay:control', 'revoke-user ' .."
-    " string.sub(KEYS[1], 6))\n"
+    "revoke(KEYS[1], ARGV[1])\n"
     "return 1\n";
+
+/*
+ * KEYS[1] user:{id}. Enables; counts the account again if it was
+ * uncounted. Returns 0 when the user does not exist, else 1.
+ */
+static const char enable_script[] = USER_STORE_LUA_COUNT
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+    "local u = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
+    " 'counted')\n"
+    "if u[4] == '0' then count(u[1], u[2], u[3] ~= false, 1) end\n"
+    "redis.call('HSET', KEYS[1], 'disabled', '0', 'counted', '1')\n"
+    "return 1\n";
+
+/*
+ * KEYS[1] user:{id}. ARGV[1] new tokens_after, ARGV[2] the password hash.
+ * Returns 0 when the user does not exist, else 1.
+ */
+static const char passwd_script[] =
+    LUA_REVOKE "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
+               "redis.call('HSET', KEYS[1], 'pw', ARGV[2])\n"
+               "revoke(KEYS[1], ARGV[1])\n"
+               "return 1\n";
+
+/*
+ * KEYS[1] user:{id}, KEYS[2] the new idx:phone:{index} (KEYS[1] when the
+ * phone is not set), KEYS[3] the old one (KEYS[1] when there was none or
+ * the phone is kept). ARGV[1] the id, [2] tokens_after, [3..5] role,
+ * buurten, wijken as read, [6] 'keep' | 'set' | 'clear', [7] the phone
+ * ciphertext as read ('' for none; checked unless 'keep'), [8..10] the new
+ * role, buurten, wijken, [11] the new phone ciphertext ('set').
+ * Returns 0 when done, -1 when the user does not exist, else the enum
+ * user_conflict (3 phone taken, 4 stale); nothing is written then.
+ */
+static const char update_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
+    "local u, id, mode = KEYS[1], ARGV[1], ARGV[6]\n"
+    "if redis.call('EXISTS', u) == 0 then return -1 end\n"
+    "local cur = redis.call('HMGET', u, 'role', 'buurten', 'wijken',"
+    " 'phone', 'counted')\n"
+    "if cur[1] ~= ARGV[3] or cur[2] ~= ARGV[4] or cur[3] ~= ARGV[5] then\n"
+    "  return 4\n"
+    "end\n"
+    "if mode ~= 'keep' and (cur[4] or '') ~= ARGV[7] then return 4 end\n"
+    "if mode == 'set' then\n"
+    "  local owner = redis.call('GET', KEYS[2])\n"
+    "  if owner and owner ~= id then return 3 end\n"
+    "end\n"
+    "local had = cur[4] ~= false\n"
+    "local has = mode == 'set' or (mode == 'keep' and had)\n"
+    "local counted = cur[5] ~= '0'\n"
+    "if counted then\n"
+    "  count(cur[1], cur[2], had, -1)\n"
+    "  count(ARGV[8], ARGV[9], has, 1)\n"
+    "end\n"
+    "redis.call('HSET', u, 'role', ARGV[8], 'buurten', ARGV[9], 'wijken',"
+    " ARGV[10], 'counted', counted and '1' or '0')\n"
+    "if mode ~= 'keep' and KEYS[3] ~= u and KEYS[3] ~= KEYS[2] and"
+    " redis.call('GET', KEYS[3]) == id then\n"
+    "  redis.call('DEL', KEYS[3])\n"
+    "end\n"
+    "if mode == 'set' then\n"
+    "  redis.call('HSET', u, 'phone', ARGV[11])\n"
+    "  redis.call('SET', KEYS[2], id)\n"
+    "elseif mode == 'clear' then\n"
+    "  redis.call('HDEL', u, 'phone')\n"
+    "end\n"
+    "revoke(u, ARGV[2])\n"
+    "return 0\n";
 
 /* KEYS[1] revoked:{jti}, ARGV[1] exp. */
 static const char revoke_script[] =
@@ -358,6 +434,8 @@ int user_store_create(redisContext *c, const struct user_new *u,
     arg_set(argv, lens, argc++, created);
     arg_set(argv, lens, argc++, "tokens_after");
     arg_set(argv, lens, argc++, "0");
+    arg_set(argv, lens, argc++, "counted");
+    arg_set(argv, lens, argc++, "1");
     if (u->phone_text) {
         arg_set(argv, lens, argc++, "phone");
         arg_set(argv, lens, argc++, u->phone_text);
@@ -483,28 +561,31 @@ out_free_reply:
     return rc;
 }
 
-/* Runs raise_script for user 'id'; see user_store_disable/revoke_all. */
-static int raise_tokens_after(redisContext *c, const char *id,
-                              int64_t tokens_after, int disable)
+/*
+ * Runs 'script' with KEYS[1] = user:{id} and up to two ARGV values (NULL
+ * ends the list) for scripts that answer 1 (done) or 0 (no such user).
+ */
+static int eval_user(redisContext *c, const char *script, const char *id,
+                     const char *arg1, const char *arg2)
 {
     char key[KEY_MAX];
-    char when[24];
     const char *argv[6];
     size_t lens[6];
     redisReply *r;
-    int rc;
+    int argc = 0, rc;
 
-    if (!c || !id || !channel_is_id(id) || tokens_after < 0 ||
+    if (!c || !id || !channel_is_id(id) ||
         make_key(key, sizeof(key), "user:", id) < 0)
         return RELAY_EINVAL;
-    snprintf(when, sizeof(when), "%lld", (long long)tokens_after);
-    arg_set(argv, lens, 0, "EVAL");
-    arg_set(argv, lens, 1, raise_script);
-    arg_set(argv, lens, 2, "1");
-    arg_set(argv, lens, 3, key);
-    arg_set(argv, lens, 4, when);
-    arg_set(argv, lens, 5, disable ? "1" : "0");
-    r = command(c, 6, argv, lens);
+    arg_set(argv, lens, argc++, "EVAL");
+    arg_set(argv, lens, argc++, script);
+    arg_set(argv, lens, argc++, "1");
+    arg_set(argv, lens, argc++, key);
+    if (arg1)
+        arg_set(argv, lens, argc++, arg1);
+    if (arg1 && arg2)
+        arg_set(argv, lens, argc++, arg2);
+    r = command(c, argc, argv, lens);
     if (!r)
         return RELAY_EUNAVAILABLE;
     if (r->type != REDIS_REPLY_INTEGER)
@@ -515,6 +596,18 @@ static int raise_tokens_after(redisContext *c, const char *id,
     return rc;
 }
 
+/* Runs raise_script for user 'id'; see user_store_disable/revoke_all. */
+static int raise_tokens_after(redisContext *c, const char *id,
+                              int64_t tokens_after, int disable)
+{
+    char when[24];
+
+    if (tokens_after < 0)
+        return RELAY_EINVAL;
+    snprintf(when, sizeof(when), "%lld", (long long)tokens_after);
+    return eval_user(c, raise_script, id, when, disable ? "1" : "0");
+}
+
 int user_store_disable(redisContext *c, const char *id, int64_t tokens_after)
 {
     return raise_tokens_after(c, id, tokens_after, 1);
@@ -523,6 +616,125 @@ int user_store_disable(redisContext *c, const char *id, int64_t tokens_after)
 int user_store_revoke_all(redisContext *c, const char *id, int64_t tokens_after)
 {
     return raise_tokens_after(c, id, tokens_after, 0);
+}
+
+int user_store_enable(redisContext *c, const char *id)
+{
+    return eval_user(c, enable_script, id, NULL, NULL);
+}
+
+int user_store_set_password(redisContext *c, const char *id,
+                            const char *pw_hash, int64_t tokens_after)
+{
+    char when[24];
+
+    if (!pw_hash || pw_hash[0] == '\0' || tokens_after < 0)
+        return RELAY_EINVAL;
+    snprintf(when, sizeof(when), "%lld", (long long)tokens_after);
+    return eval_user(c, passwd_script, id, when, pw_hash);
+}
+
+/* Validates a struct user_update as far as possible without Redis. */
+static int update_check(const struct user_update *u)
+{
+    int old_phone = u->old_phone_text != NULL;
+
+    if (!u->id || !channel_is_id(u->id) || !u->old_role || !u->old_buurten ||
+        !u->old_wijken || u->tokens_after < 0)
+        return RELAY_EINVAL;
+    if (user_store_check_areas(u->role, u->buurten, u->buurt_count, u->wijken,
+                               u->wijk_count, NULL) < 0)
+        return RELAY_EINVAL;
+    switch (u->phone) {
+    case USER_PHONE_KEEP:
+        return RELAY_OK;
+    case USER_PHONE_SET:
+        if (!u->phone_text || u->phone_text[0] == '\0' || !u->phone_index ||
+            !index_valid(u->phone_index))
+            return RELAY_EINVAL;
+        break;
+    case USER_PHONE_CLEAR:
+        break;
+    default:
+        return RELAY_EINVAL;
+    }
+    if (old_phone != (u->old_phone_index != NULL) ||
+        (old_phone &&
+         (u->old_phone_text[0] == '\0' || !index_valid(u->old_phone_index))))
+        return RELAY_EINVAL;
+    return RELAY_OK;
+}
+
+/*
+ * Changes an account (see user_store.h): validate, then one EVAL of
+ * update_script.
+ */
+int user_store_update(redisContext *c, const struct user_update *u,
+                      enum user_conflict *conflict)
+{
+    static const char *const modes[] = {"keep", "set", "clear"};
+    char user_key[KEY_MAX], new_key[KEY_MAX], old_key[KEY_MAX];
+    char buurten[USER_AREAS_STR_MAX], wijken[USER_AREAS_STR_MAX];
+    char when[24];
+    const char *argv[UPDATE_ARGS];
+    size_t lens[UPDATE_ARGS];
+    int set, changes, argc = 0, rc = RELAY_OK;
+    redisReply *r;
+
+    if (conflict)
+        *conflict = USER_CONFLICT_NONE;
+    if (!c || !u || update_check(u) < 0 ||
+        make_key(user_key, sizeof(user_key), "user:", u->id) < 0)
+        return RELAY_EINVAL;
+    set = u->phone == USER_PHONE_SET;
+    changes = u->phone != USER_PHONE_KEEP;
+    if (set &&
+        make_key(new_key, sizeof(new_key), "idx:phone:", u->phone_index) < 0)
+        return RELAY_EINVAL;
+    if (changes && u->old_phone_index &&
+        make_key(old_key, sizeof(old_key), "idx:phone:", u->old_phone_index) <
+            0)
+        return RELAY_EINVAL;
+    join_codes(u->buurten, u->buurt_count, buurten);
+    join_codes(u->wijken, u->wijk_count, wijken);
+    snprintf(when, sizeof(when), "%lld", (long long)u->tokens_after);
+
+    arg_set(argv, lens, argc++, "EVAL");
+    arg_set(argv, lens, argc++, update_script);
+    arg_set(argv, lens, argc++, "3");
+    arg_set(argv, lens, argc++, user_key);
+    arg_set(argv, lens, argc++, set ? new_key : user_key);
+    arg_set(argv, lens, argc++,
+            changes && u->old_phone_index ? old_key : user_key);
+    arg_set(argv, lens, argc++, u->id);
+    arg_set(argv, lens, argc++, when);
+    arg_set(argv, lens, argc++, u->old_role);
+    arg_set(argv, lens, argc++, u->old_buurten);
+    arg_set(argv, lens, argc++, u->old_wijken);
+    arg_set(argv, lens, argc++, modes[u->phone]);
+    arg_set(argv, lens, argc++,
+            changes && u->old_phone_text ? u->old_phone_text : "");
+    arg_set(argv, lens, argc++, u->role);
+    arg_set(argv, lens, argc++, buurten);
+    arg_set(argv, lens, argc++, wijken);
+    arg_set(argv, lens, argc++, set ? u->phone_text : "");
+
+    r = command(c, argc, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    if (r->type != REDIS_REPLY_INTEGER)
+        rc = RELAY_EINTERNAL;
+    else if (r->integer == -1)
+        rc = RELAY_ENOTFOUND;
+    else if (r->integer == USER_CONFLICT_PHONE ||
+             r->integer == USER_CONFLICT_STALE) {
+        rc = RELAY_ECONFLICT;
+        if (conflict)
+            *conflict = (enum user_conflict)r->integer;
+    } else if (r->integer != 0)
+        rc = RELAY_EINTERNAL;
+    freeReplyObject(r);
+    return rc;
 }
 
 int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp)
@@ -552,24 +764,18 @@ int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp)
     return rc;
 }
 
-/*
- * Reads user:{id}'s phone field and decrypts it (see user_store.h). The
- * plaintext goes through a stack buffer that is wiped before returning.
- */
-int user_store_phone(redisContext *c,
-                     const unsigned char pii_key[PII_KEY_BYTES], const char *id,
-                     char out[PII_PHONE_MAX + 1])
+int user_store_phone_sealed(redisContext *c, const char *id, char *out,
+                            size_t cap)
 {
-    char key[KEY_MAX], context[PII_CONTEXT_MAX], plain[PII_PHONE_MAX + 1];
+    char key[KEY_MAX];
     const char *argv[3];
-    size_t lens[3], len = 0;
+    size_t lens[3];
     redisReply *r;
-    int rc;
+    int rc = RELAY_OK;
 
-    if (!c || !pii_key || !id || !out || !channel_is_id(id) ||
+    if (!c || !id || !out || cap == 0 || !channel_is_id(id) ||
         make_key(key, sizeof(key), "user:", id) < 0)
         return RELAY_EINVAL;
-    snprintf(context, sizeof(context), "user|phone|%s", id);
     arg_set(argv, lens, 0, "HGET");
     arg_set(argv, lens, 1, key);
     arg_set(argv, lens, 2, "phone");
@@ -578,16 +784,52 @@ int user_store_phone(redisContext *c,
         return RELAY_EUNAVAILABLE;
     if (r->type == REDIS_REPLY_NIL)
         rc = RELAY_ENOTFOUND;
-    else if (r->type != REDIS_REPLY_STRING)
+    else if (r->type != REDIS_REPLY_STRING || r->len >= cap ||
+             strlen(r->str) != r->len)
         rc = RELAY_EINTERNAL;
     else
-        rc = pii_decrypt(pii_key, context, r->str, plain, sizeof(plain), &len);
+        memcpy(out, r->str, r->len + 1);
     freeReplyObject(r);
+    return rc;
+}
+
+/*
+ * Decrypts a phone field (see user_store.h). The plaintext goes through a
+ * stack buffer that is wiped before returning.
+ */
+int user_store_phone_open(const unsigned char pii_key[PII_KEY_BYTES],
+                          const char *id, const char *sealed,
+                          char out[PII_PHONE_MAX + 1])
+{
+    char context[PII_CONTEXT_MAX], plain[PII_PHONE_MAX + 1];
+    size_t len = 0;
+    int rc;
+
+    if (!pii_key || !id || !sealed || !out || !channel_is_id(id))
+        return RELAY_EINVAL;
+    snprintf(context, sizeof(context), "user|phone|%s", id);
+    rc = pii_decrypt(pii_key, context, sealed, plain, sizeof(plain), &len);
     if (rc == RELAY_ETOOBIG || (rc == RELAY_OK && !pii_phone_valid(plain)))
         rc = RELAY_EINTERNAL; /* decrypts, but is not a number we store */
     if (rc == RELAY_OK)
         memcpy(out, plain, len + 1);
     sodium_memzero(plain, sizeof(plain));
+    return rc;
+}
+
+/* Reads user:{id}'s phone field and decrypts it (see user_store.h). */
+int user_store_phone(redisContext *c,
+                     const unsigned char pii_key[PII_KEY_BYTES], const char *id,
+                     char out[PII_PHONE_MAX + 1])
+{
+    char sealed[PHONE_SEALED_MAX];
+    int rc;
+
+    if (!pii_key || !out)
+        return RELAY_EINVAL;
+    rc = user_store_phone_sealed(c, id, sealed, sizeof(sealed));
+    if (rc == RELAY_OK)
+        rc = user_store_phone_open(pii_key, id, sealed, out);
     return rc;
 }
 

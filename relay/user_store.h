@@ -23,14 +23,18 @@
  *     created       unix seconds at creation
  *     tokens_after  unix seconds; "0" initially; only ever increases.
  *                   A token whose iat < tokens_after is revoked.
+ *     counted       "1" while the account's contribution (below) is in the
+ *                   stats:buurt counters, "0" while it is not (disabled).
+ *                   Absent means "1": accounts created before the field
+ *                   existed were counted at creation and never uncounted.
  *
  *   login:{login}         string -> {id}
  *   idx:phone:{index}     string -> {id}; {index} = pii_blind_index() of
  *                         the E.164 number: 64 lowercase hex digits. One
  *                         account per phone number.
  *   stats:buurt:{code}    hash ws / sms / chat: residents (and beheerders)
- *                         of the buurt reachable per channel, counted when
- *                         an account is created (areas API, reach counts)
+ *                         of the buurt reachable per channel (areas API,
+ *                         reach counts). Kept exact, see COUNTERS below.
  *   revoked:{jti}         string "1", EXPIREAT = the token's exp, so the
  *                         deny list never outgrows the live tokens.
  *
@@ -45,6 +49,32 @@
  * A user:{id}, its login:{login} and its idx:phone:{index} are created
  * together by one Lua script (all or nothing); a taken login or phone
  * number fails the whole creation.
+ *
+ * COUNTERS. An account's contribution to stats:buurt is, when its role is
+ * resident or beheerder, for each of its buurten: ws + 1, and sms + 1 if
+ * it has a phone (chat: nobody yet). Every script that changes role,
+ * buurten, phone, disabled or the account's existence moves the counters
+ * in the same script, by the contribution of the state before (minus) and
+ * after (plus), and only while counted != "0":
+ *   create          + new contribution, counted = "1"
+ *   disable         - contribution, counted = "0" (a disabled account
+ *                   receives nothing); disabling again changes nothing
+ *   enable          + contribution, counted = "1" (only if it was "0")
+ *   set             - old, + new contribution (if counted)
+ *   erase (avg.c)   - contribution (if counted)
+ * The rule is one Lua function, USER_STORE_LUA_COUNT below, shared by
+ * every such script. Counters are never clamped at zero: a negative one
+ * means someone edited them by hand.
+ *
+ * CHANGING AN ACCOUNT (user_store_update, buurtctl user set) is one script:
+ * it applies only if role, buurten, wijken (and, when the phone changes,
+ * the phone ciphertext) are still what the caller read, so a concurrent
+ * change is never overwritten (RELAY_ECONFLICT, USER_CONFLICT_STALE: read
+ * again and retry). A new phone takes its idx:phone:{index} (refused when
+ * it belongs to someone else) and frees the old one; removing the phone
+ * frees its index. Every change, like a password change, revokes all the
+ * user's tokens (tokens_after, PUBLISH revoke-user): a token must not
+ * carry rights or a phone its account no longer has.
  *
  * CHECKING A TOKEN (what the daemon must do after token_verify() passed;
  * user_store_token_valid() is the synchronous reference):
@@ -64,13 +94,16 @@
  * (tokens_after = now + 1) so that re-enabling an account later does not
  * resurrect tokens from before the disable.
  *
- * OPEN CONNECTIONS: disable, revoke-all and revoke-one also PUBLISH on the
- * Redis channel relay:control ("revoke-user {id}" / "revoke-jti {jti}",
- * in the same script as the write), so every relay process closes the
- * connections that use the revoked tokens at once.
+ * OPEN CONNECTIONS: disable, update, password change, revoke-all and
+ * revoke-one also PUBLISH on the Redis channel relay:control
+ * ("revoke-user {id}" / "revoke-jti {jti}", in the same script as the
+ * write), so every relay process closes the connections that use the
+ * revoked tokens at once. Enabling publishes nothing: the tokens from
+ * before the disable stay revoked.
  *
  * ERASURE (AVG): buurtctl erase deletes user:{id}, login:{login} and
- * idx:phone:{index} and removes the id from everything else; avg.h lists
+ * idx:phone:{index} (taking the account out of the counters unless it is
+ * uncounted already) and removes the id from everything else; avg.h lists
  * where an id can appear. A new key or field holding a user id must be
  * added there too.
  *
@@ -95,6 +128,24 @@
 #define USER_ROLE_MAX 16
 #define USER_AREAS_MAX 64 /* codes in one list (buurten or wijken) */
 #define USER_AREAS_STR_MAX (USER_AREAS_MAX * 11) /* joined, with NUL */
+
+/*
+ * The Lua function count(role, buurten, has_phone, d) adding d (1 or -1)
+ * times an account's contribution to stats:buurt (see COUNTERS above):
+ * role and buurten as stored (buurten may be false, i.e. absent),
+ * has_phone a boolean. Every script that moves the counters begins with
+ * this text, so the rule lives in one place (avg.c's erase uses it too).
+ */
+#define USER_STORE_LUA_COUNT                                                   \
+    "local function count(role, buurten, has_phone, d)\n"                      \
+    "  if role ~= 'resident' and role ~= 'beheerder' then return end\n"        \
+    "  for code in string.gmatch(buurten or '', 'BU%d+') do\n"                 \
+    "    redis.call('HINCRBY', 'stats:buurt:' .. code, 'ws', d)\n"             \
+    "    if has_phone then\n"                                                  \
+    "      redis.call('HINCRBY', 'stats:buurt:' .. code, 'sms', d)\n"          \
+    "    end\n"                                                                \
+    "  end\n"                                                                  \
+    "end\n"
 
 /* What a new account is made of. Every pointer is borrowed. */
 struct user_new {
@@ -130,6 +181,44 @@ enum user_conflict {
     USER_CONFLICT_LOGIN = 1,
     USER_CONFLICT_ID = 2, /* random id collision: pick a new id, retry */
     USER_CONFLICT_PHONE = 3,
+    USER_CONFLICT_STALE = 4, /* update: the account changed since it was
+                                read; read it again and retry */
+};
+
+/* What user_store_update() does with the phone. */
+enum user_phone_change {
+    USER_PHONE_KEEP = 0,
+    USER_PHONE_SET = 1,   /* a new number (or the same one re-encrypted) */
+    USER_PHONE_CLEAR = 2, /* remove the number and its index */
+};
+
+/*
+ * A change of an existing account (user_store_update). The new role and
+ * areas are complete (areas not being changed are passed as read). The
+ * old_* fields are the state the caller read and validated against: the
+ * update applies only while it is still the stored state. Every pointer
+ * is borrowed.
+ */
+struct user_update {
+    const char *id;
+    const char *old_role;    /* as read by user_store_get() */
+    const char *old_buurten; /* joined, as read ("" for none) */
+    const char *old_wijken;
+    const char *role; /* the new role and areas, validated like create */
+    const char *const *buurten;
+    size_t buurt_count;
+    const char *const *wijken;
+    size_t wijk_count;
+    enum user_phone_change phone;
+    /* USER_PHONE_SET / _CLEAR only: the stored phone ciphertext as read
+     * (user_store_phone_sealed) and its blind index, both NULL when there
+     * was no phone. */
+    const char *old_phone_text;
+    const char *old_phone_index;
+    /* USER_PHONE_SET only: pii_encrypt() text and pii_blind_index(). */
+    const char *phone_text;
+    const char *phone_index;
+    int64_t tokens_after; /* raised to at least this (callers: now + 1) */
 };
 
 /* Lowercases 'login' into out. RELAY_EINVAL unless the result is
@@ -182,11 +271,40 @@ int user_store_find_login(redisContext *c, const char *login,
 int user_store_get(redisContext *c, const char *id, struct user_record *out);
 
 /*
- * Sets disabled = "1" and raises tokens_after to at least 'tokens_after'
- * (callers pass now + 1). RELAY_ENOTFOUND if the user does not exist (no
- * stub hash is created).
+ * Changes role, areas and/or phone in one script (see CHANGING AN
+ * ACCOUNT above), moves the counters, and revokes every token.
+ * RELAY_EINVAL for an update that would not pass create's checks (or
+ * inconsistent phone fields); RELAY_ENOTFOUND when the user does not
+ * exist; RELAY_ECONFLICT with *conflict (optional) USER_CONFLICT_PHONE
+ * when the new number belongs to another account, USER_CONFLICT_STALE
+ * when the account changed since it was read. Nothing is written on any
+ * error.
+ */
+int user_store_update(redisContext *c, const struct user_update *u,
+                      enum user_conflict *conflict);
+
+/*
+ * Sets disabled = "1", takes the account out of the counters (once: see
+ * COUNTERS) and raises tokens_after to at least 'tokens_after' (callers
+ * pass now + 1). RELAY_ENOTFOUND if the user does not exist (no stub
+ * hash is created).
  */
 int user_store_disable(redisContext *c, const char *id, int64_t tokens_after);
+
+/*
+ * Sets disabled = "0" and counts the account again if it was uncounted.
+ * tokens_after stays: tokens from before are still revoked.
+ * RELAY_ENOTFOUND if the user does not exist.
+ */
+int user_store_enable(redisContext *c, const char *id);
+
+/*
+ * Replaces the password hash ('pw_hash' from password_hash()) and raises
+ * tokens_after as revoke_all does, in one script. RELAY_EINVAL for an
+ * empty hash, RELAY_ENOTFOUND if the user does not exist.
+ */
+int user_store_set_password(redisContext *c, const char *id,
+                            const char *pw_hash, int64_t tokens_after);
 
 /* Raises tokens_after to at least 'tokens_after' (never lowers it), which
  * revokes every token with an earlier iat. RELAY_ENOTFOUND as above. */
@@ -196,6 +314,24 @@ int user_store_revoke_all(redisContext *c, const char *id,
 /* SET revoked:{jti} "1" with EXPIREAT exp (one script: atomic). An exp in
  * the past stores nothing, which is right: the token is dead anyway. */
 int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp);
+
+/*
+ * Copies user:{id}'s phone field as stored (the pii_encrypt() text, never
+ * the number) into out (cap bytes). RELAY_ENOTFOUND when the user or the
+ * field does not exist, RELAY_EINTERNAL when it does not fit.
+ */
+int user_store_phone_sealed(redisContext *c, const char *id, char *out,
+                            size_t cap);
+
+/*
+ * Decrypts a phone field 'sealed' of user 'id' (context
+ * "user|phone|{id}") into out. RELAY_EAUTH when it does not decrypt under
+ * 'pii_key', RELAY_EINTERNAL when it decrypts to something that is not an
+ * E.164 number. The caller wipes 'out'.
+ */
+int user_store_phone_open(const unsigned char pii_key[PII_KEY_BYTES],
+                          const char *id, const char *sealed,
+                          char out[PII_PHONE_MAX + 1]);
 
 /*
  * Reads and decrypts the phone number of user 'id' (context

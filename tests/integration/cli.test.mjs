@@ -59,7 +59,8 @@ test('user add prints an id and stores exactly the documented model', async () =
     assert.equal(await redis.command('GET', 'login:alice.example@buurt'), id);
     const u = await hash(`user:${id}`);
     assert.deepEqual(Object.keys(u).sort(),
-        ['buurten', 'created', 'disabled', 'login', 'phone', 'pw', 'role', 'tokens_after', 'wijken']);
+        ['buurten', 'counted', 'created', 'disabled', 'login', 'phone', 'pw', 'role', 'tokens_after', 'wijken']);
+    assert.equal(u.counted, '1');
     assert.equal(u.login, 'alice.example@buurt');
     assert.equal(u.role, 'resident');
     assert.equal(u.buurten, `${B1},${B2}`);
@@ -224,6 +225,16 @@ test('--version and --help exit 0', async () => {
     const h = await run(['--help']);
     assert.equal(h.code, 0);
     assert.match(h.stdout, /token revoke --token T/);
+    // Every command is listed, at the start of its line.
+    for (const cmd of ['user add', 'user set', 'user passwd', 'user disable', 'user enable',
+        'user show', 'token --login', 'token revoke --token', 'token revoke --login',
+        'audit list', 'audit verify', 'export', 'erase'])
+        assert.match(h.stdout, new RegExp(`^  ${cmd} `, 'm'), `--help lists ${cmd}`);
+    for (const opt of ['--no-phone', '--no-buurt', '--no-wijk', '--password-file'])
+        assert.ok(h.stdout.includes(opt), `--help mentions ${opt}`);
+    const sub = await run(['user', 'frob']);
+    assert.equal(sub.code, 2);
+    assert.match(oneErrorLine(sub, 'user frob'), /add, set, passwd, disable, enable, show/);
 });
 
 // --- audit trail -----------------------------------------------------------
@@ -330,15 +341,291 @@ test('audit verify names an edited entry, an inserted one and a missing one', as
     assert.equal((await auditVerify()).code, 0);
 });
 
+// --- changing accounts: set, passwd, enable; the reach counters ----------------
+
+// One relay for the tests that need the daemon's view of a token.
+let relay;
+async function liveRelay() {
+    relay ??= await startRelay({ redisUrl: redis.url, extraConfig: { 'token-audience': AUD } });
+    return relay;
+}
+
+// stats:buurt:{code} as numbers (absent fields are 0).
+async function stats(code) {
+    const h = await hash(`stats:buurt:${code}`);
+    return { ws: Number(h.ws ?? 0), sms: Number(h.sms ?? 0), chat: Number(h.chat ?? 0) };
+}
+
+// Snapshot of several buurten's counters; diff() gives the change since.
+async function counters(codes) {
+    const before = {};
+    for (const c of codes) before[c] = await stats(c);
+    return {
+        async diff() {
+            const out = {};
+            for (const c of codes) {
+                const now = await stats(c);
+                const d = { ws: now.ws - before[c].ws, sms: now.sms - before[c].sms, chat: now.chat - before[c].chat };
+                if (d.ws || d.sms || d.chat) out[c] = d;
+            }
+            return out;
+        },
+    };
+}
+
+// The idx:phone:* keys that point at user 'id'.
+async function phoneIndexes(id) {
+    const out = [];
+    for (const k of await redis.command('KEYS', 'idx:phone:*'))
+        if ((await redis.command('GET', k)) === id) out.push(k);
+    return out;
+}
+
+// A token of a revoked or changed account must not be let in.
+async function assertRefused(token, what) {
+    const out = await connectOutcome((await liveRelay()).url, { token });
+    if (out.kind === 'rejected') {
+        assert.equal(out.statusCode, 401, what);
+    } else if (out.kind === 'error') {
+        assert.equal(out.frame.code, 'unauthorized', what);
+        await out.client.close();
+    } else if (out.kind !== 'closed') {
+        await out.client.close();
+        assert.fail(`${what}: token accepted: ${JSON.stringify(out.frame)}`);
+    }
+}
+
+async function login(loginName, password) {
+    const res = await fetch(`${(await liveRelay()).http}/api/v1/session`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ login: loginName, password }),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text };
+}
+
+const B3 = 'BU01060201';
+const B4 = 'BU01060202';
+const B5 = 'BU01060203';
+const B6 = 'BU01060301';
+const B7 = 'BU01060302';
+const W2 = 'WK010602';
+const KEES_PHONE = '+31620000001';
+const KEES_PHONE2 = '+31620000002';
+const ONE = { ws: 1, sms: 1, chat: 0 };
+const MINUS = { ws: -1, sms: -1, chat: 0 };
+let kees; // {id, password}
+
+test('user set replaces role and areas, moves the counters exactly and revokes old tokens', async () => {
+    const watch = [B3, B4, B5];
+    let snap = await counters(watch);
+    const id = (await addUser('kees', 'resident', { buurten: [B3, B4], phone: KEES_PHONE })).stdout.trim();
+    kees = { id, password: 'geheim-wachtwoord' };
+    assert.deepEqual(await snap.diff(), { [B3]: ONE, [B4]: ONE }, 'user add counts');
+
+    const old = (await run(['token', '--login', 'kees'])).stdout.trim();
+    const ok = await connectOutcome((await liveRelay()).url, { token: old });
+    assert.equal(ok.kind, 'welcome', JSON.stringify(ok.frame));
+    await ok.client.close();
+
+    // Replace the buurten: B3 leaves, B5 comes, B4 stays as it was.
+    snap = await counters(watch);
+    const r = await run(['user', 'set', '--login', 'KEES', '--buurt', B4, '--buurt', B5]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    assert.deepEqual(await snap.diff(), { [B3]: MINUS, [B5]: ONE });
+    const u = await hash(`user:${id}`);
+    assert.equal(u.buurten, `${B4},${B5}`);
+    assert.equal(u.role, 'resident');
+    assert.equal(u.counted, '1');
+    assert.ok(Number(u.tokens_after) > tokenClaims(old).iat, 'tokens issued so far are revoked');
+
+    // The running relay refuses the old token; a new one carries the new areas.
+    await assertRefused(old, 'token from before user set');
+    const fresh = (await run(['token', '--login', 'kees'])).stdout.trim();
+    const c = await connect(relay.url, { token: fresh, name: 'kees' });
+    assert.deepEqual(c.welcome.user.buurten, [B4, B5]);
+    await c.close();
+
+    // A role that is not counted takes the account out of the counters;
+    // the rules of user add apply to the result.
+    snap = await counters(watch);
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--role', 'police'])).code, 0);
+    assert.deepEqual(await snap.diff(), { [B4]: MINUS, [B5]: MINUS });
+    const boa = await run(['user', 'set', '--login', 'kees', '--role', 'boa']);
+    assert.equal(boa.code, 2, 'boa without a wijk');
+    assert.match(oneErrorLine(boa, 'boa without wijk'), /needs at least one wijk/);
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--role', 'boa', '--wijk', W2])).code, 0);
+    assert.equal((await hash(`user:${id}`)).wijken, W2);
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--role', 'beheerder', '--no-wijk'])).code, 0);
+    assert.deepEqual(await snap.diff(), {}, 'counted again as beheerder');
+    const v = await hash(`user:${id}`);
+    assert.deepEqual([v.role, v.buurten, v.wijken], ['beheerder', `${B4},${B5}`, '']);
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--role', 'resident'])).code, 0);
+
+    const mine = (await auditLines()).filter((e) => e.target === id && e.action === 'user.set');
+    assert.equal(mine.length, 5);
+    assert.ok(mine.every((e) => e.actor === 'cli' && e.result === 'ok'));
+});
+
+test('user set usage errors exit 2 with one line and change nothing', async () => {
+    const before = await hash(`user:${kees.id}`);
+    const cases = [
+        [['user', 'set', '--login', 'kees'], 'nothing to change'],
+        [['user', 'set', '--role', 'police'], 'no login'],
+        [['user', 'set', '--login', 'kees', '--role', 'king'], 'unknown role'],
+        [['user', 'set', '--login', 'kees', '--buurt', 'BU1'], 'bad buurt'],
+        [['user', 'set', '--login', 'kees', '--wijk', 'WK1'], 'bad wijk'],
+        [['user', 'set', '--login', 'kees', '--phone', '0612345678'], 'bad phone'],
+        [['user', 'set', '--login', 'kees', '--phone', KEES_PHONE2, '--no-phone'], 'phone and no-phone'],
+        [['user', 'set', '--login', 'kees', '--buurt', B3, '--no-buurt'], 'buurt and no-buurt'],
+        [['user', 'set', '--login', 'kees', '--no-phone=yes'], 'flag with a value'],
+        [['user', 'set', '--login', 'kees', '--no-buurt'], 'resident without buurt'],
+        [['user', 'passwd'], 'passwd without login'],
+        [['user', 'enable'], 'enable without login'],
+    ];
+    for (const [args, what] of cases) {
+        const r = await run(args);
+        assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+        assert.ok(!oneErrorLine(r, what).includes('612345678'), `${what}: phone echoed`);
+    }
+    assert.deepEqual(await hash(`user:${kees.id}`), before);
+    const nobody = await run(['user', 'set', '--login', 'nobody', '--role', 'police']);
+    assert.equal(nobody.code, 1);
+    assert.equal(oneErrorLine(nobody, 'unknown'), "buurtctl: user set: no user 'nobody'");
+});
+
+test('user set --phone moves the phone index, refuses a taken number, --no-phone removes it', async () => {
+    const { id } = kees;
+    const [oldIdx] = await phoneIndexes(id);
+    assert.ok(oldIdx, 'kees has a phone index');
+    const oldPhone = (await hash(`user:${id}`)).phone;
+    const watch = [B4, B5];
+
+    // A number that belongs to carol (an earlier test): refused, nothing moves.
+    let snap = await counters(watch);
+    const taken = await run(['user', 'set', '--login', 'kees', '--phone', '+31687654321', '--buurt', B3]);
+    assert.equal(taken.code, 1);
+    const line = oneErrorLine(taken, 'taken');
+    assert.match(line, /already belongs to another user/);
+    assert.ok(!line.includes('87654321'));
+    assert.deepEqual(await phoneIndexes(id), [oldIdx]);
+    const u0 = await hash(`user:${id}`);
+    assert.equal(u0.phone, oldPhone);
+    assert.equal(u0.buurten, `${B4},${B5}`, 'nothing of a refused change is written');
+    assert.deepEqual(await snap.diff(), {});
+
+    // A new number: a new index, the old one gone; still one sms each.
+    const r = await run(['user', 'set', '--login', 'kees', '--phone', KEES_PHONE2]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes('20000002') && !r.stderr.includes('20000002'));
+    const [newIdx, ...more] = await phoneIndexes(id);
+    assert.equal(more.length, 0);
+    assert.notEqual(newIdx, oldIdx);
+    assert.equal(await redis.command('EXISTS', oldIdx), 0, 'the old index is freed');
+    assert.deepEqual(await snap.diff(), {});
+    const exp = JSON.parse((await run(['export', '--login', 'kees'])).stdout);
+    assert.equal(exp.account.phone, KEES_PHONE2, 'decrypts under its own record');
+
+    // The old number is free again for someone else.
+    const other = await addUser('kees2', 'police', { phone: KEES_PHONE });
+    assert.equal(other.code, 0, other.stderr);
+
+    // No phone: no index, no sms; a number again: back in sms.
+    snap = await counters(watch);
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--no-phone'])).code, 0);
+    assert.deepEqual(await phoneIndexes(id), []);
+    assert.equal((await hash(`user:${id}`)).phone, undefined);
+    assert.deepEqual(await snap.diff(), { [B4]: { ws: 0, sms: -1, chat: 0 }, [B5]: { ws: 0, sms: -1, chat: 0 } });
+    assert.equal((await run(['user', 'set', '--login', 'kees', '--phone', KEES_PHONE2])).code, 0);
+    assert.deepEqual(await snap.diff(), {});
+    assert.equal((await phoneIndexes(id)).length, 1);
+});
+
+test('user passwd: the old password is refused, the new one logs in, old tokens die', async () => {
+    const before = (await login('kees', kees.password));
+    assert.equal(before.status, 200, before.body);
+    const oldToken = JSON.parse(before.body).token;
+
+    const dir = tempDir('buurtctl-pw-');
+    const file = path.join(dir, 'pw');
+    writeFileSync(file, 'nieuw-geheim-123\n', { mode: 0o600 });
+    const r = await run(['user', 'passwd', '--login', 'kees', '--password-file', file]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(!r.stdout.includes('nieuw-geheim') && !r.stderr.includes('nieuw-geheim'));
+
+    const old = await login('kees', kees.password);
+    assert.ok(old.status >= 400 && old.status < 500, `old password answered ${old.status}`);
+    const now = await login('kees', 'nieuw-geheim-123');
+    assert.equal(now.status, 200, now.body);
+    await assertRefused(oldToken, 'token from before the password change');
+    const c = await connect(relay.url, { token: JSON.parse(now.body).token });
+    assert.equal(c.welcome.user.id, kees.id);
+    await c.close();
+
+    // From standard input too; a short one is refused and changes nothing.
+    assert.equal((await run(['user', 'passwd', '--login', 'kees'], { input: 'nog-een-wachtwoord\n' })).code, 0);
+    const short = await run(['user', 'passwd', '--login', 'kees'], { input: 'kort\n' });
+    assert.equal(short.code, 1);
+    assert.ok(!oneErrorLine(short, 'short').includes('kort'));
+    assert.equal((await login('kees', 'nog-een-wachtwoord')).status, 200);
+    const mine = (await auditLines()).filter((e) => e.target === kees.id && e.action === 'user.passwd');
+    assert.equal(mine.length, 2);
+});
+
+test('disable and enable move the counters once; erase of a disabled account does not count twice', async () => {
+    const watch = [B6, B7];
+    const snap = await counters(watch);
+    const id = (await addUser('lies', 'resident', { buurten: [B6], phone: '+31620000003' })).stdout.trim();
+    assert.deepEqual(await snap.diff(), { [B6]: ONE });
+    const token = (await run(['token', '--login', 'lies'])).stdout.trim();
+
+    assert.equal((await run(['user', 'disable', '--login', 'lies'])).code, 0);
+    assert.deepEqual(await snap.diff(), {}, 'a disabled account is not counted');
+    assert.equal((await hash(`user:${id}`)).counted, '0');
+    assert.equal((await run(['user', 'disable', '--login', 'lies'])).code, 0);
+    assert.deepEqual(await snap.diff(), {}, 'disabling twice takes it out once');
+
+    // Changed while disabled: nothing moves until it is enabled.
+    assert.equal((await run(['user', 'set', '--login', 'lies', '--buurt', B7])).code, 0);
+    assert.deepEqual(await snap.diff(), {});
+    const en = await run(['user', 'enable', '--login', 'lies']);
+    assert.equal(en.code, 0, en.stderr);
+    assert.deepEqual(await snap.diff(), { [B7]: ONE });
+    const u = await hash(`user:${id}`);
+    assert.equal(u.disabled, '0');
+    assert.equal(u.counted, '1');
+    assert.equal((await run(['user', 'enable', '--login', 'lies'])).code, 0);
+    assert.deepEqual(await snap.diff(), { [B7]: ONE }, 'enabling twice counts once');
+    await assertRefused(token, 'token from before the disable, after enable');
+    assert.equal((await run(['token', '--login', 'lies'])).code, 0, 'an enabled account gets tokens');
+
+    // Erase of a disabled account: already out of the counters.
+    assert.equal((await run(['user', 'disable', '--login', 'lies'])).code, 0);
+    assert.equal((await run(['erase', '--login', 'lies'])).code, 0);
+    assert.deepEqual(await snap.diff(), {});
+
+    // Erase of an enabled one takes it out.
+    assert.equal((await addUser('mies', 'beheerder', { buurten: [B6, B7] })).code, 0);
+    assert.deepEqual(await snap.diff(), { [B6]: { ws: 1, sms: 0, chat: 0 }, [B7]: { ws: 1, sms: 0, chat: 0 } });
+    assert.equal((await run(['erase', '--login', 'mies'])).code, 0);
+    assert.deepEqual(await snap.diff(), {});
+
+    const actions = (await auditLines()).filter((e) => e.target === id).map((e) => e.action);
+    assert.deepEqual(actions, ['user.add', 'token.issue', 'user.disable', 'user.disable', 'user.set',
+        'user.enable', 'user.enable', 'token.issue', 'user.disable', 'user.erase']);
+    assert.equal((await auditVerify()).code, 0);
+});
+
 // --- AVG: export and erase ------------------------------------------------------
 
 const ERASE_PHONE = '+31655501234';
 const REPORT_BODY = 'Groep van vijf jongeren schreeuwt en gooit met flessen bij het speelveld; een draagt een rode jas, een ander een wit petje.';
-let relay;
 let person; // {id, login, token, case, index}
 
 test('export prints everything stored about a person, their phone number included', async () => {
-    relay = await startRelay({ redisUrl: redis.url, extraConfig: { 'token-audience': AUD } });
+    await liveRelay();
     const id = (await addUser('jula', 'resident', { buurten: [B1], phone: ERASE_PHONE })).stdout.trim();
     const token = (await run(['token', '--login', 'jula'])).stdout.trim();
     const c = await connect(relay.url, { token, name: 'jula' });
@@ -382,8 +669,10 @@ test('erase removes every key and reference of the person; their token is refuse
         return info[info.indexOf('last-generated-id') + 1];
     };
     const deskLast = await lastId('ch:{desk:WK010601}:log');
+    const snap = await counters([B1]);
     const r = await run(['erase', '--login', person.login]);
     assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await snap.diff(), { [B1]: MINUS }, 'the erased resident is no longer counted');
     assert.match(r.stdout, new RegExp(`^erased ${id}: \\d+ keys deleted`));
     assert.ok(!r.stdout.includes('655501234') && !r.stderr.includes('655501234'));
 

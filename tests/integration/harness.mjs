@@ -306,7 +306,10 @@ export async function dumpRedis(port) {
 
 let defaultRedisUrl = null;
 
-export async function startRedis({ timeoutMs = 10000 } = {}) {
+// appendonly: true runs Redis with AOF (appendonly yes, appendfsync always),
+// so a restart (even after stop({signal: 'SIGKILL'})) comes back with every
+// write it acknowledged; the data dir is kept across restart().
+export async function startRedis({ timeoutMs = 10000, appendonly = false } = {}) {
     const port = await freePort();
     const dir = tempDir('buurtrelay-redis-');
     const url = `redis://127.0.0.1:${port}`;
@@ -318,7 +321,8 @@ export async function startRedis({ timeoutMs = 10000 } = {}) {
     async function spawnIt() {
         proc = track(spawn(REDIS_SERVER, [
             '--port', String(port), '--bind', '127.0.0.1',
-            '--save', '', '--appendonly', 'no', '--dir', dir,
+            '--save', '', '--dir', dir,
+            ...(appendonly ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
         ], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] }));
         const spawnError = new Promise((_, reject) => proc.once('error', reject));
         spawnError.catch(() => {});
@@ -353,8 +357,11 @@ export async function startRedis({ timeoutMs = 10000 } = {}) {
         command: (...args) => redisCommand(port, args),
         // save: true writes a snapshot first (SHUTDOWN SAVE) so restart()
         // comes back with the same data, like a production Redis with AOF.
-        async stop({ save = false } = {}) {
+        // signal: send this instead of SIGTERM (e.g. 'SIGKILL': a crash;
+        // with appendonly the data survives it).
+        async stop({ save = false, signal = 'SIGTERM' } = {}) {
             if (!proc || proc.exitCode !== null || proc.signalCode !== null) return proc?.exitCode;
+            if (signal !== 'SIGTERM' && !save) return stopProcess(proc, signal);
             if (save) {
                 await redisCommand(port, ['SHUTDOWN', 'SAVE'], { expectClose: true });
                 if (!(await waitExit(proc, 10000))) throw new Error(`${name}: SHUTDOWN SAVE did not stop it`);
@@ -839,4 +846,24 @@ export { delay };
 export function readVersion() {
     const m = /project\(\s*buurtrelay\s+VERSION\s+([0-9.]+)/.exec(readFileSync(path.join(SRC, 'CMakeLists.txt'), 'utf8'));
     return m ? m[1] : null;
+}
+
+// --- helper processes (Kannel, simulators) ------------------------------------
+
+// Spawns a long-running helper process that the root after() hook stops
+// like redis and the relay, and whose output dumpLogs() prints when a test
+// fails. proc.logs() returns its output so far; stopTracked() stops it.
+export function spawnTracked(name, cmd, args, opts = {}) {
+    const proc = track(spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'], ...opts }));
+    proc.once('error', () => {}); // ENOENT shows as an early exit
+    const logs = captureOutput(proc);
+    logSources.push({ name, logs });
+    proc.logs = logs;
+    return proc;
+}
+
+// SIGTERM (or 'signal'), then SIGKILL after timeoutMs; resolves the exit
+// code or signal name. For processes from spawnTracked().
+export function stopTracked(proc, signal = 'SIGTERM', timeoutMs = 10000) {
+    return stopProcess(proc, signal, timeoutMs);
 }
