@@ -1085,3 +1085,29 @@ char *proto_build_error_ex(const struct proto_error *err, const char *ref,
     free(base);
     return out;
 }
+
+char *proto_build_welcome_wijken(const char *id, const char *role,
+                                 const char *const *buurten, int nbuurten,
+                                 const char *const *wijken, int nwijken,
+                                 const char *ref)
+{
+    char *base = proto_build_welcome(id, role, buurten, nbuurten, ref);
+    cJSON *root, *user, *list;
+    char *tmp, *out = NULL;
+
+    if (!base || !wijken || nwijken <= 0)
+        return base;
+    root = cJSON_Parse(base);
+    free(base);
+    user = root ? cJSON_GetObjectItemCaseSensitive(root, "user") : NULL;
+    list = user ? cJSON_AddArrayToObject(user, "wijken") : NULL;
+    for (int i = 0; list && i < nwijken; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(wijken[i]));
+    tmp = list ? cJSON_PrintUnformatted(root) : NULL;
+    if (tmp) {
+        out = strdup(tmp);
+        cJSON_free(tmp);
+    }
+    cJSON_Delete(root);
+    return out;
+}

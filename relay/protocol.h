@@ -178,6 +178,13 @@ char *proto_build_welcome(const char *id, const char *role,
                           const char *const *buurten, int nbuurten,
                           const char *ref);
 
+/* The same with "wijken" in user (extension: a BOA's districts, so a
+ * console can open their desks). wijken may be NULL (then omitted). */
+char *proto_build_welcome_wijken(const char *id, const char *role,
+                                 const char *const *buurten, int nbuurten,
+                                 const char *const *wijken, int nwijken,
+                                 const char *ref);
+
 /* {"type":"subscribed","channel","epoch","seq"[,"recovered"][,"ref"]}.
  * recovered: -1 = omit, 0 = false, 1 = true. */
 char *proto_build_subscribed(const char *channel, const char *epoch,

@@ -283,6 +283,27 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
 
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_HTTP:
+        /* No per-connection storage: nothing can be served. */
+        if (!pss)
+            return -1;
+        break;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+    case LWS_CALLBACK_HTTP_BODY:
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (!pss)
+            return 0;
+        break;
+    default:
+        break;
+    }
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         return filter_upgrade(wsi, relay_of(wsi), pss);
     case LWS_CALLBACK_ESTABLISHED:
         return session_open(relay_of(wsi), wsi, pss);
@@ -319,7 +340,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return http_api_writeable(&pss->http);
         break;
     case LWS_CALLBACK_CLOSED_HTTP:
-        http_api_closed(&pss->http);
+        /* A connection closed before its request was read has no
+         * per-session storage (browsers' preconnects, port scans). */
+        if (pss)
+            http_api_closed(&pss->http);
         break;
     default:
         break;

@@ -181,12 +181,16 @@ int session_writeable(struct session *s)
 static void welcome(struct session *s, const char *ref)
 {
     const char *buurten[USER_AREAS_MAX];
+    const char *wijken[USER_AREAS_MAX];
 
     for (int i = 0; i < s->user.nbuurten; i++)
         buurten[i] = s->user.buurten[i];
-    send_string(s, proto_build_welcome(s->authenticated ? s->user.id : NULL,
-                                       role_name(s->user.role), buurten,
-                                       s->user.nbuurten, ref));
+    for (int i = 0; i < s->user.nwijken; i++)
+        wijken[i] = s->user.wijken[i];
+    send_string(s, proto_build_welcome_wijken(
+                       s->authenticated ? s->user.id : NULL,
+                       role_name(s->user.role), buurten, s->user.nbuurten,
+                       wijken, s->user.nwijken, ref));
 }
 
 static void auth_done(void *arg, int rc, const struct user *user)

@@ -118,3 +118,18 @@ test('readiness follows Redis; posts are unavailable during an outage; subscript
     await pol.close();
     assert.equal(await relay.stop(), 0);
 });
+
+test('connections closed before sending anything do not hurt the relay', async () => {
+    const net = await import('node:net');
+    const relay2 = await startRelay();
+    for (let i = 0; i < 20; i++) {
+        await new Promise((resolve) => {
+            const sock = net.connect(relay2.port, '127.0.0.1', () => sock.destroy());
+            sock.on('close', resolve);
+            sock.on('error', resolve);
+        });
+    }
+    const res = await fetch(`${relay2.http}/healthz`);
+    assert.equal(res.status, 200);
+    assert.equal(relay2.proc.exitCode, null, 'the relay is still running');
+});
