@@ -813,17 +813,45 @@ static cJSON *csv_array(const char *list)
     return a;
 }
 
-/* The "account" object: every field but the password hash. */
+/* [{"postcode": "9401AB", "number": 12}, ...] */
+static cJSON *address_array(const struct user_address *a, size_t n)
+{
+    cJSON *arr = cJSON_CreateArray();
+
+    for (size_t i = 0; arr && i < n; i++) {
+        cJSON *o = cJSON_CreateObject();
+
+        if (!o || !cJSON_AddItemToArray(arr, o)) {
+            cJSON_Delete(o);
+            cJSON_Delete(arr);
+            return NULL;
+        }
+        if (!cJSON_AddStringToObject(o, "postcode", a[i].pc6) ||
+            !cJSON_AddNumberToObject(o, "number", a[i].number)) {
+            cJSON_Delete(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/*
+ * The "account" object: every field but the password hash, with the
+ * phone and the addresses decrypted ("addresses": [] when none).
+ */
 static cJSON *account_json(struct export_ctx *x, const struct user_record *u,
-                           const char *phone)
+                           const char *phone, const struct user_address *addr,
+                           size_t naddr)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *b = csv_array(u->buurten), *w = csv_array(u->wijken);
+    cJSON *a = address_array(addr, naddr);
 
-    if (!o || !b || !w) {
+    if (!o || !b || !w || !a) {
         cJSON_Delete(o);
         cJSON_Delete(b);
         cJSON_Delete(w);
+        cJSON_Delete(a);
         return NULL;
     }
     add_str(x, o, "id", u->id);
@@ -839,6 +867,7 @@ static cJSON *account_json(struct export_ctx *x, const struct user_record *u,
         add_str(x, o, "phone", phone);
     else if (!cJSON_AddNullToObject(o, "phone"))
         x->nomem = 1;
+    cJSON_AddItemToObject(o, "addresses", a);
     return o;
 }
 
@@ -868,9 +897,9 @@ static int export_id_fields(struct export_ctx *x, cJSON *doc)
 }
 
 /*
- * Builds the inzage document (avg.h). The decrypted phone number goes
- * only into the document (the caller prints it to the person) and its
- * stack copy is wiped.
+ * Builds the inzage document (avg.h). The decrypted phone number and
+ * addresses go only into the document (the caller prints it to the
+ * person) and their stack copies are wiped.
  */
 int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
                const char *id, cJSON **out)
@@ -878,6 +907,9 @@ int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
     struct export_ctx x;
     struct user_record u;
     char phone[PII_PHONE_MAX + 1], key[KEY_MAX];
+    char sealed[USER_ADDRESSES_TEXT_MAX];
+    struct user_address addr[USER_ADDRESSES_MAX];
+    size_t naddr = 0;
     cJSON *doc, *account;
     int rc, has_phone = 0;
 
@@ -892,12 +924,24 @@ int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
             return rc;
         has_phone = rc == RELAY_OK;
     }
+    if (u.has_addresses) {
+        rc = user_store_addresses_sealed(c, id, sealed, sizeof(sealed));
+        if (rc == RELAY_OK)
+            rc = user_store_addresses_open(pii_key, id, sealed, addr, &naddr);
+        if (rc < 0 && rc != RELAY_ENOTFOUND) {
+            sodium_memzero(phone, sizeof(phone));
+            sodium_memzero(addr, sizeof(addr));
+            return rc;
+        }
+    }
     memset(&x, 0, sizeof(x));
     x.c = c;
     x.id = id;
     doc = cJSON_CreateObject();
-    account = doc ? account_json(&x, &u, has_phone ? phone : NULL) : NULL;
+    account = doc ? account_json(&x, &u, has_phone ? phone : NULL, addr, naddr)
+                  : NULL;
     sodium_memzero(phone, sizeof(phone));
+    sodium_memzero(addr, sizeof(addr));
     if (!account || !cJSON_AddItemToObject(doc, "account", account)) {
         cJSON_Delete(account);
         cJSON_Delete(doc);

@@ -28,7 +28,8 @@
  *      ids, same order, same last id);
  *   4. one script takes the account out of the stats:buurt counters
  *      (unless it is uncounted already: see COUNTERS in user_store.h),
- *      deletes user:{id}, login:{login}, idx:phone:{index}
+ *      deletes user:{id} (with the encrypted phone and addresses, which
+ *      exist nowhere else), login:{login}, idx:phone:{index}
  *      (each only if it still belongs to the id) and every key whose
  *      name holds the id, drops the id's field from the id_field_hashes,
  *      sets owner/approved_by to "erased" and drops
@@ -64,13 +65,14 @@ struct avg_erase_stats {
 /*
  * Builds the inzage document of user 'id' into *out (caller frees with
  * cJSON_Delete): "account" (every field but the password hash, with the
- * phone number decrypted), "cases" the person is involved in (owner,
- * approver or tipper; fields naming other people left out), "posts" (the
- * person's own events in those cases), "messages" (their personal
- * channel user:{id}), "counters" (their field in hashes keyed by user
+ * phone number decrypted and "addresses" the decrypted addresses,
+ * [{"postcode": "9401AB", "number": 12}, ...], [] for none), "cases" the person
+ * is involved in (owner, approver or tipper; fields naming other people left
+ * out), "posts" (the person's own events in those cases), "messages" (their
+ * personal channel user:{id}), "counters" (their field in hashes keyed by user
  * id, such as desc:flags) and "audit" (entries with the id as actor or
  * target). RELAY_ENOTFOUND for an unknown id; RELAY_EAUTH when the phone
- * does not decrypt under 'pii_key'; RELAY_EUNAVAILABLE,
+ * or the addresses do not decrypt under 'pii_key'; RELAY_EUNAVAILABLE,
  * RELAY_EINTERNAL, RELAY_ENOMEM.
  */
 int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],

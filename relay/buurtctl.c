@@ -9,9 +9,15 @@
  * acceptance tests rely on it): results on stdout, every error as one line
  * "buurtctl: <command>: <what was wrong>" on stderr; exit 0 on success, 1
  * on failure, 2 for usage errors (anything wrong with the arguments
- * themselves). Phone numbers, passwords, tokens and keys are never printed
- * in messages; the one place a phone number is printed is the stdout of
- * "export", which is the person's own data handed to them.
+ * themselves). Phone numbers, addresses, passwords, tokens and keys are
+ * never printed in messages (an address is named by its position:
+ * "address 2"); the one place a phone number or an address is printed is
+ * the stdout of "export", which is the person's own data handed to them.
+ *
+ * Addresses (--address PC6:NUMBER) are resolved to their buurt with the
+ * config's areas-file and postcodes-file, loaded only when an address is
+ * given; the buurten join the account's buurten and the addresses
+ * themselves are stored only encrypted (user_store.h).
  *
  * Every command that changes an account or a token, and every export or
  * erase, appends an entry to the audit trail (audit.h) as actor "cli",
@@ -31,6 +37,7 @@
 #include <cjson/cJSON.h>
 #include <sodium.h>
 
+#include "areas.h"
 #include "audit.h"
 #include "avg.h"
 #include "channel.h"
@@ -61,20 +68,28 @@ static const char usage_text[] =
     "commands:\n"
     "  user add --login L --role resident|beheerder|boa|police|admin\n"
     "           [--buurt CODE]... [--wijk CODE]... [--phone E164]\n"
-    "           [--password-file F]\n"
+    "           [--address PC6:NUMBER]... [--password-file F]\n"
     "      create an account; the password is the first line of F or of\n"
     "      standard input (its newline is not part of it); prints the id.\n"
-    "      resident and beheerder need a --buurt, boa needs a --wijk.\n"
+    "      resident and beheerder need a --buurt or an --address, boa\n"
+    "      needs a --wijk. Each --address (e.g. 9401AB:12, at most 4:\n"
+    "      home, work, ...) adds the buurt it lies in (areas-file and\n"
+    "      postcodes-file of the config); it is stored only encrypted.\n"
     "  user set --login L [--role R] [--buurt CODE]... [--wijk CODE]...\n"
     "           [--no-buurt] [--no-wijk] [--phone E164 | --no-phone]\n"
+    "           [--address PC6:NUMBER]... [--no-address]\n"
     "      change the role, replace all buurten (--buurt) or all wijken\n"
     "      (--wijk), or set or remove the phone number; the result must\n"
-    "      meet the rules of add. Revokes all the user's tokens.\n"
+    "      meet the rules of add. --address replaces all addresses: the\n"
+    "      buurten of the old ones (unless --buurt/--no-buurt is given)\n"
+    "      give way to those of the new ones. --no-address forgets the\n"
+    "      addresses but keeps the buurten. Revokes all the user's tokens.\n"
     "  user passwd --login L [--password-file F]\n"
     "      set a new password (read as for add); revokes all its tokens\n"
     "  user disable --login L     disable and revoke all its tokens\n"
     "  user enable --login L      enable again (its old tokens stay revoked)\n"
-    "  user show --login L        id, role, areas, state (no phone, no hash)\n"
+    "  user show --login L        id, role, areas, state (no phone, no\n"
+    "      address, no hash)\n"
     "  token --login L [--ttl SECONDS]\n"
     "      print a fresh token for an enabled user\n"
     "  token revoke --token T     revoke one token (T '-': read stdin)\n"
@@ -104,7 +119,8 @@ struct ctl {
     const char *config_path; /* --config */
     const char *redis_url;   /* --redis, or NULL */
     struct relay_config cfg;
-    redisContext *redis;                      /* owned; NULL until connected */
+    redisContext *redis; /* owned; NULL until connected */
+    struct areas *areas; /* owned; loaded only for --address */
     unsigned char audit_key[AUDIT_KEY_BYTES]; /* wiped at exit */
     int have_audit_key;
 };
@@ -495,16 +511,107 @@ static int phone_seal(struct ctl *c, const unsigned char key[PII_KEY_BYTES],
 }
 
 /*
- * user add: validate every argument, check the login is free (so nobody
- * types a password for nothing), read and hash the password, then create
- * the account in one script. A random-id collision (2^-64) is retried.
+ * Parses the --address options args[0..n) into out. Returns 0, or
+ * EXIT_USAGE naming the address by its position only.
+ */
+static int parse_addresses(struct ctl *c, const char *const *args, size_t n,
+                           struct user_address *out)
+{
+    for (size_t k = 0; k < n; k++) {
+        if (user_store_address_parse(args[k], &out[k]) < 0)
+            return usage(c,
+                         "address %zu is not POSTCODE:NUMBER (e.g. "
+                         "9401AB:12, house number 1 to %d)",
+                         k + 1, AREAS_HOUSE_NUMBER_MAX);
+    }
+    return 0;
+}
+
+/* Loads the config's areas-file and postcodes-file into c->areas (once).
+ * 0 or 1 after a message. */
+static int load_areas(struct ctl *c)
+{
+    char err[AREAS_ERR_MAX + CONFIG_STR_MAX];
+
+    if (c->areas)
+        return 0;
+    if (!c->cfg.areas_file[0] || !c->cfg.postcodes_file[0]) {
+        fail(c, "--address needs areas-file and postcodes-file in the "
+                "config");
+        return 1;
+    }
+    if (areas_load(c->cfg.areas_file, &c->areas, err, sizeof(err)) < 0 ||
+        areas_load_postcodes(c->areas, c->cfg.postcodes_file, err,
+                             sizeof(err)) < 0) {
+        areas_destroy(c->areas);
+        c->areas = NULL;
+        fail(c, "%s", err);
+        return 1;
+    }
+    return 0;
+}
+
+/*
+ * The buurt of each address into codes[] (pointing into c->areas).
+ * Returns 0, or 1 after a message naming the address by its position
+ * ("address 2 is not in the postcode table"): never the address itself.
+ */
+static int resolve_addresses(struct ctl *c, const struct user_address *a,
+                             size_t n, const char **codes)
+{
+    if (load_areas(c) != 0)
+        return 1;
+    for (size_t k = 0; k < n; k++) {
+        const struct area_buurt *b = NULL;
+        int rc = areas_postcode(c->areas, a[k].pc6, a[k].number, &b);
+
+        if (rc == RELAY_ENOTFOUND || rc == RELAY_EINVAL) {
+            fail(c, "address %zu is not in the postcode table", k + 1);
+            return 1;
+        }
+        if (rc < 0) {
+            fail(c, "address %zu: %s", k + 1, relay_strerror(rc));
+            return 1;
+        }
+        codes[k] = b->code;
+    }
+    return 0;
+}
+
+/* The most buurten a merge below can give: all of --buurt plus one per
+ * address; user_store_check_areas() then refuses more than
+ * USER_AREAS_MAX. */
+#define MERGED_MAX (USER_AREAS_MAX + USER_ADDRESSES_MAX)
+
+/* Appends the codes of add[0..nadd) that out[0..*n) lacks (capacity
+ * MERGED_MAX, which the callers' inputs never exceed). */
+static void add_codes(const char **out, size_t *n, const char *const *add,
+                      size_t nadd)
+{
+    for (size_t k = 0; k < nadd && *n < MERGED_MAX; k++) {
+        int seen = 0;
+
+        for (size_t j = 0; j < *n && !seen; j++)
+            seen = strcmp(out[j], add[k]) == 0;
+        if (!seen)
+            out[(*n)++] = add[k];
+    }
+}
+
+/*
+ * user add: validate every argument, resolve the addresses, check the
+ * login is free (so nobody types a password for nothing), read and hash
+ * the password, then create the account in one script. A random-id
+ * collision (2^-64) is retried.
  */
 static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
 {
     const char *login_arg = NULL, *role = NULL, *phone = NULL;
     const char *pw_file = NULL;
-    const char *buurten[USER_AREAS_MAX], *wijken[USER_AREAS_MAX];
-    size_t nb = 0, nw = 0, pw_len = 0;
+    const char *buurten[MERGED_MAX], *wijken[USER_AREAS_MAX];
+    const char *addr_args[USER_ADDRESSES_MAX];
+    const char *addr_codes[USER_ADDRESSES_MAX];
+    size_t nb = 0, nw = 0, na = 0, pw_len = 0;
     const struct opt opts[] = {
         {"--login", &login_arg, NULL, NULL, 0, NULL},
         {"--role", &role, NULL, NULL, 0, NULL},
@@ -512,11 +619,14 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
         {"--password-file", &pw_file, NULL, NULL, 0, NULL},
         {"--buurt", NULL, buurten, &nb, USER_AREAS_MAX, NULL},
         {"--wijk", NULL, wijken, &nw, USER_AREAS_MAX, NULL},
+        {"--address", NULL, addr_args, &na, USER_ADDRESSES_MAX, NULL},
     };
     char login[USER_LOGIN_MAX + 1], id[USER_ID_LEN + 1];
     char existing[USER_ID_MAX + 1];
     char hash[PASSWORD_HASH_MAX], pw[PW_BUF];
     char phone_text[PHONE_TEXT_MAX], phone_index[PII_INDEX_HEX_BYTES];
+    char addr_text[USER_ADDRESSES_TEXT_MAX];
+    struct user_address addrs[USER_ADDRESSES_MAX];
     unsigned char pii_key[PII_KEY_BYTES];
     const char *why = NULL;
     enum user_conflict conflict = USER_CONFLICT_NONE;
@@ -546,7 +656,16 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
             return usage(c, "invalid wijk code '%s' (WK + 6 digits)",
                          shown(wijken[k]));
     }
-    if (user_store_check_areas(role, buurten, nb, wijken, nw, &why) < 0)
+    if (parse_addresses(c, addr_args, na, addrs) != 0)
+        return EXIT_USAGE;
+    /* Every address gives a buurt, so with one the role's "needs a buurt"
+     * is met whatever the codes turn out to be: checked with a stand-in
+     * here (usage errors before anything is loaded), and again with the
+     * real codes below. */
+    if (na > 0 && nb == 0)
+        buurten[0] = "BU00000000";
+    if (user_store_check_areas(role, buurten, nb > 0 ? nb : (na > 0), wijken,
+                               nw, &why) < 0)
         return usage(c, "role %s: %s", role, why);
     if (phone && !pii_phone_valid(phone))
         return usage(c, "--phone is not an E.164 number ('+' and 8 to 15 "
@@ -555,6 +674,16 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
     rc = load_config(c);
     if (rc != 0)
         return rc;
+    if (na > 0) {
+        if (resolve_addresses(c, addrs, na, addr_codes) != 0)
+            goto out_wipe;
+        add_codes(buurten, &nb, addr_codes, na);
+        if (user_store_check_areas(role, buurten, nb, wijken, nw, &why) < 0) {
+            ret = usage(c, "role %s with the buurten of the addresses: %s",
+                        role, why);
+            goto out_wipe;
+        }
+    }
     if (load_audit_key(c, pii_key) != 0)
         goto out_wipe;
     if (connect_redis(c) != 0)
@@ -602,6 +731,15 @@ static int cmd_user_add(struct ctl *c, int argc, char **argv, int i)
             u.phone_text = phone_text;
             u.phone_index = phone_index;
         }
+        if (na > 0) {
+            rc = user_store_addresses_seal(pii_key, id, addrs, na, addr_text,
+                                           sizeof(addr_text));
+            if (rc < 0) {
+                fail(c, "cannot encrypt the addresses: %s", relay_strerror(rc));
+                goto out_wipe;
+            }
+            u.addresses_text = addr_text;
+        }
         rc = user_store_create(c->redis, &u, &conflict);
         if (rc != RELAY_ECONFLICT || conflict != USER_CONFLICT_ID)
             break;
@@ -621,6 +759,7 @@ out_wipe:
     sodium_memzero(pw, sizeof(pw));
     sodium_memzero(hash, sizeof(hash));
     sodium_memzero(pii_key, sizeof(pii_key));
+    sodium_memzero(addrs, sizeof(addrs));
     return ret;
 }
 
@@ -796,6 +935,10 @@ struct user_change {
     int no_wijk;
     const char *phone;
     int no_phone;
+    const struct user_address *addrs; /* --address, parsed */
+    size_t na;
+    const char *const *addr_codes; /* their buurten, resolved */
+    int no_address;
 };
 
 /*
@@ -830,6 +973,55 @@ static int old_phone(struct ctl *c, const unsigned char key[PII_KEY_BYTES],
 }
 
 /*
+ * Reads the addresses being replaced: their ciphertext into 'text' (cap
+ * bytes), *have = 0 when there are none. When 'codes' is given, also the
+ * buurten they lie in now (addresses the table no longer knows give none)
+ * into codes[0..*ncodes). 0, or 1 after a message.
+ */
+static int old_addresses(struct ctl *c, const unsigned char key[PII_KEY_BYTES],
+                         const char *id, char *text, size_t cap, int *have,
+                         const char **codes, size_t *ncodes)
+{
+    struct user_address a[USER_ADDRESSES_MAX];
+    size_t n = 0;
+    int rc = user_store_addresses_sealed(c->redis, id, text, cap);
+
+    *have = 0;
+    if (ncodes)
+        *ncodes = 0;
+    if (rc == RELAY_ENOTFOUND)
+        return 0;
+    if (rc < 0)
+        return redis_fail(c, rc);
+    *have = 1;
+    if (!codes)
+        return 0;
+    rc = user_store_addresses_open(key, id, text, a, &n);
+    if (rc == RELAY_EAUTH) {
+        fail(c, "the stored addresses do not decrypt (wrong pii key?); "
+                "nothing was changed");
+        return 1;
+    }
+    if (rc < 0) {
+        fail(c, "the stored addresses are malformed; nothing was changed "
+                "(--no-address removes them)");
+        return 1;
+    }
+    if (load_areas(c) != 0) {
+        sodium_memzero(a, sizeof(a));
+        return 1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        const struct area_buurt *b = NULL;
+
+        if (areas_postcode(c->areas, a[k].pc6, a[k].number, &b) == RELAY_OK)
+            codes[(*ncodes)++] = b->code;
+    }
+    sodium_memzero(a, sizeof(a));
+    return 0;
+}
+
+/*
  * One attempt of "user set": reads the account, merges the change into
  * it, checks the result like user add, and writes it in one script that
  * applies only if the account is still as read. Returns 0 (done), 1 or
@@ -842,12 +1034,16 @@ static int user_set_once(struct ctl *c, const struct user_change *ch,
     struct user_record rec;
     struct user_update u;
     const char *bl[USER_AREAS_MAX], *wl[USER_AREAS_MAX];
+    const char *merged[MERGED_MAX], *old_codes[USER_ADDRESSES_MAX];
     char bbuf[USER_AREAS_STR_MAX], wbuf[USER_AREAS_STR_MAX];
     char old_text[PHONE_TEXT_MAX], old_index[PII_INDEX_HEX_BYTES];
     char new_text[PHONE_TEXT_MAX], new_index[PII_INDEX_HEX_BYTES];
+    char old_addr[USER_ADDRESSES_TEXT_MAX], new_addr[USER_ADDRESSES_TEXT_MAX];
     enum user_conflict conflict = USER_CONFLICT_NONE;
     const char *why = NULL;
-    int nb, nw, had = 0, rc;
+    size_t nmerged = 0, nold = 0;
+    int explicit_buurten = ch->nb || ch->no_buurt;
+    int nb, nw, had = 0, had_addr = 0, rc;
 
     rc = user_store_get(c->redis, id, &rec);
     if (rc < 0)
@@ -864,8 +1060,32 @@ static int user_set_once(struct ctl *c, const struct user_change *ch,
     u.old_buurten = rec.buurten;
     u.old_wijken = rec.wijken;
     u.role = ch->role ? ch->role : rec.role;
-    u.buurten = ch->nb || ch->no_buurt ? ch->buurten : bl;
-    u.buurt_count = ch->nb || ch->no_buurt ? ch->nb : (size_t)nb;
+    u.buurten = explicit_buurten ? ch->buurten : bl;
+    u.buurt_count = explicit_buurten ? ch->nb : (size_t)nb;
+    if (ch->na || ch->no_address) {
+        /* New addresses replace the buurten of the old ones, unless the
+         * buurten are given outright; --no-address keeps the buurten. */
+        int move = ch->na && !explicit_buurten;
+
+        if (old_addresses(c, key, id, old_addr, sizeof(old_addr), &had_addr,
+                          move ? old_codes : NULL, &nold) != 0)
+            return 1;
+        for (size_t k = 0; ch->na && k < u.buurt_count; k++) {
+            int gone = 0;
+
+            for (size_t j = 0; move && j < nold && !gone; j++)
+                gone = strcmp(u.buurten[k], old_codes[j]) == 0;
+            if (!gone)
+                add_codes(merged, &nmerged, &u.buurten[k], 1);
+        }
+        if (ch->na) {
+            add_codes(merged, &nmerged, ch->addr_codes, ch->na);
+            u.buurten = merged;
+            u.buurt_count = nmerged;
+        }
+        u.addresses = ch->na ? USER_ADDR_SET : USER_ADDR_CLEAR;
+        u.old_addresses_text = had_addr ? old_addr : NULL;
+    }
     u.wijken = ch->nw || ch->no_wijk ? ch->wijken : wl;
     u.wijk_count = ch->nw || ch->no_wijk ? ch->nw : (size_t)nw;
     if (user_store_check_areas(u.role, u.buurten, u.buurt_count, u.wijken,
@@ -889,6 +1109,15 @@ static int user_set_once(struct ctl *c, const struct user_change *ch,
         u.phone_text = new_text;
         u.phone_index = new_index;
     }
+    if (ch->na) {
+        rc = user_store_addresses_seal(key, id, ch->addrs, ch->na, new_addr,
+                                       sizeof(new_addr));
+        if (rc < 0) {
+            fail(c, "cannot encrypt the addresses: %s", relay_strerror(rc));
+            return 1;
+        }
+        u.addresses_text = new_addr;
+    }
     /* now + 1: see "THE tokens_after BOUNDARY" in user_store.h */
     u.tokens_after = (int64_t)time(NULL) + 1;
     rc = user_store_update(c->redis, &u, &conflict);
@@ -909,7 +1138,8 @@ static int user_set_once(struct ctl *c, const struct user_change *ch,
 
 /*
  * user set --login L [--role R] [--buurt CODE]... [--wijk CODE]...
- * [--no-buurt] [--no-wijk] [--phone E164 | --no-phone]: everything that
+ * [--no-buurt] [--no-wijk] [--phone E164 | --no-phone]
+ * [--address PC6:NUMBER]... [--no-address]: everything that
  * can be checked without Redis is checked first (usage errors), then the
  * change is applied atomically (user_store_update), retried when another
  * operator changed the account in between.
@@ -918,6 +1148,9 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
 {
     const char *login = NULL;
     const char *buurten[USER_AREAS_MAX], *wijken[USER_AREAS_MAX];
+    const char *addr_args[USER_ADDRESSES_MAX];
+    const char *addr_codes[USER_ADDRESSES_MAX];
+    struct user_address addrs[USER_ADDRESSES_MAX];
     struct user_change ch;
     const struct opt opts[] = {
         {"--login", &login, NULL, NULL, 0, NULL},
@@ -928,6 +1161,8 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
         {"--no-buurt", NULL, NULL, NULL, 0, &ch.no_buurt},
         {"--no-wijk", NULL, NULL, NULL, 0, &ch.no_wijk},
         {"--no-phone", NULL, NULL, NULL, 0, &ch.no_phone},
+        {"--address", NULL, addr_args, &ch.na, USER_ADDRESSES_MAX, NULL},
+        {"--no-address", NULL, NULL, NULL, 0, &ch.no_address},
     };
     char norm[USER_LOGIN_MAX + 1], id[USER_ID_MAX + 1];
     unsigned char pii_key[PII_KEY_BYTES];
@@ -936,6 +1171,8 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
     memset(&ch, 0, sizeof(ch));
     ch.buurten = buurten;
     ch.wijken = wijken;
+    ch.addrs = addrs;
+    ch.addr_codes = addr_codes;
     rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(opts[0]));
     if (rc != 0)
         return rc < 0 ? 0 : rc;
@@ -944,18 +1181,22 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
     if (user_store_login_normalize(login, norm) < 0)
         return usage(c, "invalid login '%s'", shown(login));
     if (!ch.role && !ch.nb && !ch.nw && !ch.no_buurt && !ch.no_wijk &&
-        !ch.phone && !ch.no_phone)
+        !ch.phone && !ch.no_phone && !ch.na && !ch.no_address)
         return usage(c, "nothing to change (give --role, --buurt, --wijk, "
-                        "--no-buurt, --no-wijk, --phone or --no-phone)");
+                        "--no-buurt, --no-wijk, --phone, --no-phone, "
+                        "--address or --no-address)");
     if (ch.role && !user_store_role_valid(ch.role))
         return usage(c,
                      "unknown role '%s' (resident, beheerder, boa, police, "
                      "admin)",
                      shown(ch.role));
     if ((ch.nb && ch.no_buurt) || (ch.nw && ch.no_wijk) ||
-        (ch.phone && ch.no_phone))
+        (ch.phone && ch.no_phone) || (ch.na && ch.no_address))
         return usage(c, "--buurt and --no-buurt, --wijk and --no-wijk, "
-                        "--phone and --no-phone exclude each other");
+                        "--phone and --no-phone, --address and --no-address "
+                        "exclude each other");
+    if (parse_addresses(c, addr_args, ch.na, addrs) != 0)
+        return EXIT_USAGE;
     for (size_t k = 0; k < ch.nb; k++) {
         if (!channel_is_buurtcode(buurten[k]))
             return usage(c, "invalid buurt code '%s' (BU + 8 digits)",
@@ -973,12 +1214,19 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
     rc = open_user(c, login, id);
     if (rc != 0)
         return rc;
-    if (load_audit_key(c, pii_key) != 0)
+    if (ch.na && resolve_addresses(c, addrs, ch.na, addr_codes) != 0) {
+        sodium_memzero(addrs, sizeof(addrs));
         return 1;
+    }
+    if (load_audit_key(c, pii_key) != 0) {
+        sodium_memzero(addrs, sizeof(addrs));
+        return 1;
+    }
     rc = -1;
     for (int attempt = 0; attempt < 3 && rc < 0; attempt++)
         rc = user_set_once(c, &ch, pii_key, id);
     sodium_memzero(pii_key, sizeof(pii_key));
+    sodium_memzero(addrs, sizeof(addrs));
     if (rc < 0) {
         fail(c, "the account kept changing while this ran; try again");
         return 1;
@@ -988,11 +1236,35 @@ static int cmd_user_set(struct ctl *c, int argc, char **argv, int i)
     return audit_done(c, "user.set", id);
 }
 
+/*
+ * How many addresses user 'id' has, for user show: decrypted with the PII
+ * key when it is at hand (nothing of them is kept), else -1. Never fails
+ * the command: the count is a courtesy, the key may be absent here.
+ */
+static int address_count(struct ctl *c, const char *id)
+{
+    unsigned char key[PII_KEY_BYTES];
+    char err[CONFIG_ERR_MAX], sealed[USER_ADDRESSES_TEXT_MAX];
+    struct user_address a[USER_ADDRESSES_MAX];
+    size_t n = 0;
+    int rc = config_load_secret(c->cfg.pii_key_file, "BUURTRELAY_PII_KEY", key,
+                                err, sizeof(err));
+
+    if (rc == RELAY_OK)
+        rc = user_store_addresses_sealed(c->redis, id, sealed, sizeof(sealed));
+    if (rc == RELAY_OK)
+        rc = user_store_addresses_open(key, id, sealed, a, &n);
+    sodium_memzero(key, sizeof(key));
+    sodium_memzero(a, sizeof(a));
+    return rc == RELAY_OK ? (int)n : -1;
+}
+
 static int cmd_user_show(struct ctl *c, int argc, char **argv, int i)
 {
     const char *login = NULL;
     char id[USER_ID_MAX + 1];
     struct user_record u;
+    int naddr = 0;
     int rc = login_opts(c, argc, argv, i, &login, NULL);
 
     if (rc != 0)
@@ -1003,11 +1275,20 @@ static int cmd_user_show(struct ctl *c, int argc, char **argv, int i)
     rc = user_store_get(c->redis, id, &u);
     if (rc < 0)
         return redis_fail(c, rc);
+    if (u.has_addresses)
+        naddr = address_count(c, id);
     printf("id: %s\nlogin: %s\nrole: %s\nbuurten: %s\nwijken: %s\n"
-           "disabled: %s\nphone: %s\ncreated: %lld\ntokens_after: %lld\n",
+           "disabled: %s\nphone: %s\n",
            u.id, u.login, u.role, u.buurten, u.wijken,
-           u.disabled ? "yes" : "no", u.has_phone ? "set" : "none",
-           (long long)u.created, (long long)u.tokens_after);
+           u.disabled ? "yes" : "no", u.has_phone ? "set" : "none");
+    if (!u.has_addresses)
+        printf("addresses: none\n");
+    else if (naddr > 0)
+        printf("addresses: %d set\n", naddr);
+    else
+        printf("addresses: set (count needs the pii key)\n");
+    printf("created: %lld\ntokens_after: %lld\n", (long long)u.created,
+           (long long)u.tokens_after);
     return 0;
 }
 
@@ -1236,8 +1517,8 @@ static int cmd_audit_verify(struct ctl *c, int argc, char **argv, int i)
 static int avg_fail(struct ctl *c, int rc)
 {
     if (rc == RELAY_EAUTH)
-        fail(c, "the phone number does not decrypt (wrong pii key?); "
-                "nothing was changed");
+        fail(c, "the phone number or the addresses do not decrypt (wrong "
+                "pii key?); nothing was changed");
     else if (rc == RELAY_ENOTFOUND)
         fail(c, "the user disappeared while this ran");
     else
@@ -1426,6 +1707,7 @@ int main(int argc, char **argv)
     rc = dispatch(&c, argc, argv, i);
     sodium_memzero(c.audit_key, sizeof(c.audit_key));
     user_store_disconnect(c.redis);
+    areas_destroy(c.areas);
     fflush(stdout);
     if (ferror(stdout)) {
         fail(NULL, "cannot write to standard output");

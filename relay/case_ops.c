@@ -303,6 +303,15 @@ void on_tip(struct post_op *op, const struct case_rec *c, struct txn_build *b,
         goto nomem;
     txn_chan(b, txn_dupf(b, "case:%s", c->id));
     txn_event(b, c->id, "tip", &op->user, b->groups[0].msg_json);
+    if (op->user.id[0] && op->user.role != ROLE_ANONYMOUS) {
+        /* A receipt on the sender's own channel (all their devices). */
+        cJSON *r = txn_msg_new("tip_receipt", c->id, &op->user);
+
+        if (txn_group(b, txn_msg_done(r), 0) < 0)
+            goto nomem;
+        b->groups[b->ngroups - 1].hidden = 1;
+        txn_chan(b, txn_dupf(b, "user:%s", op->user.id));
+    }
     if (op->user.id[0] && c->kind == CASE_APPEAL) {
         /* Remember logged-in tippers (even anonymous ones: the outcome is
          * sent to their own channel only) for the closing message. */
@@ -408,8 +417,10 @@ void on_feedback(struct post_op *op, const struct case_rec *c,
     if (txn_copy_hidden(b) < 0)
         goto nomem;
     txn_chan(b, txn_dupf(b, "case:%s", c->id));
+    /* The reporter's own channel hears the answer too, so every device of
+     * theirs knows the question is settled. */
+    txn_chan(b, txn_dupf(b, "user:%s", c->owner));
     if (to != c->state) {
-        txn_chan(b, txn_dupf(b, "user:%s", c->owner));
         hset_state(b, c->id, to);
         txn_cmd(b);
         txn_arg(b, "ZREM");

@@ -26,21 +26,23 @@
 #define URL_MAX 256
 #define PHONE_SEALED_MAX 256 /* > pii_text_len(PII_PHONE_MAX), which is 80 */
 #define CREATE_ARGS 32       /* EVAL + script + numkeys + 3 keys + fields */
-#define UPDATE_ARGS 17       /* EVAL + script + numkeys + 3 keys + 11 values */
+#define UPDATE_ARGS 20       /* EVAL + script + numkeys + 3 keys + 14 values */
 
 /*
  * The Lua function revoke(key, after): raises tokens_after of the user
- * hash 'key' to 'after' (never lowers it: a revocation cannot be undone by
- * a later, smaller value from two operators with skewed clocks) and tells
- * every relay to close the user's connections.
+ * hash 'key' to at least 'after' and always past its current value (never
+ * lowers it: a revocation cannot be undone by a later, smaller value from
+ * two operators with skewed clocks), and tells every relay to close the
+ * user's connections. Always past: a token issued in the same second as an
+ * earlier revocation carries iat = that tokens_after (see the boundary
+ * note in user_store.h); only a strictly larger value revokes it too.
  */
 #define LUA_REVOKE                                                             \
     "local function revoke(key, after)\n"                                      \
     "  local cur = tonumber(redis.call('HGET', key, 'tokens_after')"           \
     " or '0') or 0\n"                                                          \
-    "  if tonumber(after) > cur then\n"                                        \
-    "    redis.call('HSET', key, 'tokens_after', after)\n"                     \
-    "  end\n"                                                                  \
+    "  local new = math.max(tonumber(after), cur + 1)\n"                       \
+    "  redis.call('HSET', key, 'tokens_after', new)\n"                         \
     "  redis.call('PUBLISH', 'relay:control', 'revoke-user ' .."               \
     " string.sub(key, 6))\n"                                                   \
     "end\n"
@@ -106,7 +108,9 @@ static const char passwd_script[] =
  * the phone is kept). ARGV[1] the id, [2] tokens_after, [3..5] role,
  * buurten, wijken as read, [6] 'keep' | 'set' | 'clear', [7] the phone
  * ciphertext as read ('' for none; checked unless 'keep'), [8..10] the new
- * role, buurten, wijken, [11] the new phone ciphertext ('set').
+ * role, buurten, wijken, [11] the new phone ciphertext ('set'), [12]
+ * 'keep' | 'set' | 'clear' for the addresses, [13] their ciphertext as
+ * read ('' for none; checked unless 'keep'), [14] the new one ('set').
  * Returns 0 when done, -1 when the user does not exist, else the enum
  * user_conflict (3 phone taken, 4 stale); nothing is written then.
  */
@@ -119,6 +123,10 @@ static const char update_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
     "  return 4\n"
     "end\n"
     "if mode ~= 'keep' and (cur[4] or '') ~= ARGV[7] then return 4 end\n"
+    "if ARGV[12] ~= 'keep' and"
+    " (redis.call('HGET', u, 'addresses') or '') ~= ARGV[13] then\n"
+    "  return 4\n"
+    "end\n"
     "if mode == 'set' then\n"
     "  local owner = redis.call('GET', KEYS[2])\n"
     "  if owner and owner ~= id then return 3 end\n"
@@ -141,6 +149,11 @@ static const char update_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
     "  redis.call('SET', KEYS[2], id)\n"
     "elseif mode == 'clear' then\n"
     "  redis.call('HDEL', u, 'phone')\n"
+    "end\n"
+    "if ARGV[12] == 'set' then\n"
+    "  redis.call('HSET', u, 'addresses', ARGV[14])\n"
+    "elseif ARGV[12] == 'clear' then\n"
+    "  redis.call('HDEL', u, 'addresses')\n"
     "end\n"
     "revoke(u, ARGV[2])\n"
     "return 0\n";
@@ -376,6 +389,8 @@ static int new_user_check(const struct user_new *u, char *login)
         return RELAY_EINVAL;
     if (u->phone_index && !index_valid(u->phone_index))
         return RELAY_EINVAL;
+    if (u->addresses_text && u->addresses_text[0] == '\0')
+        return RELAY_EINVAL;
     return RELAY_OK;
 }
 
@@ -439,6 +454,10 @@ int user_store_create(redisContext *c, const struct user_new *u,
     if (u->phone_text) {
         arg_set(argv, lens, argc++, "phone");
         arg_set(argv, lens, argc++, u->phone_text);
+    }
+    if (u->addresses_text) {
+        arg_set(argv, lens, argc++, "addresses");
+        arg_set(argv, lens, argc++, u->addresses_text);
     }
 
     r = command(c, argc, argv, lens);
@@ -506,14 +525,15 @@ static int elem_i64(const redisReply *e, int64_t *out)
 }
 
 /*
- * Reads user:{id} (see user_store.h). The phone field is fetched only to
- * learn whether it exists; its ciphertext is not copied anywhere.
+ * Reads user:{id} (see user_store.h). The phone and addresses fields are
+ * fetched only to learn whether they exist; their ciphertext is not
+ * copied anywhere.
  */
 int user_store_get(redisContext *c, const char *id, struct user_record *out)
 {
-    static const char *const fields[] = {"login",        "role",     "buurten",
-                                         "wijken",       "disabled", "created",
-                                         "tokens_after", "phone"};
+    static const char *const fields[] = {
+        "login",   "role",         "buurten", "wijken",   "disabled",
+        "created", "tokens_after", "phone",   "addresses"};
     enum { F_COUNT = sizeof(fields) / sizeof(fields[0]) };
     const char *argv[2 + F_COUNT];
     size_t lens[2 + F_COUNT];
@@ -553,6 +573,7 @@ int user_store_get(redisContext *c, const char *id, struct user_record *out)
         goto out_free_reply;
     rec.disabled = (int)disabled;
     rec.has_phone = e[7]->type == REDIS_REPLY_STRING;
+    rec.has_addresses = e[8]->type == REDIS_REPLY_STRING;
     *out = rec;
     rc = RELAY_OK;
 
@@ -645,6 +666,14 @@ static int update_check(const struct user_update *u)
     if (user_store_check_areas(u->role, u->buurten, u->buurt_count, u->wijken,
                                u->wijk_count, NULL) < 0)
         return RELAY_EINVAL;
+    if (u->addresses != USER_ADDR_KEEP && u->addresses != USER_ADDR_SET &&
+        u->addresses != USER_ADDR_CLEAR)
+        return RELAY_EINVAL;
+    if (u->addresses == USER_ADDR_SET &&
+        (!u->addresses_text || u->addresses_text[0] == '\0'))
+        return RELAY_EINVAL;
+    if (u->old_addresses_text && u->old_addresses_text[0] == '\0')
+        return RELAY_EINVAL;
     switch (u->phone) {
     case USER_PHONE_KEEP:
         return RELAY_OK;
@@ -718,6 +747,13 @@ int user_store_update(redisContext *c, const struct user_update *u,
     arg_set(argv, lens, argc++, buurten);
     arg_set(argv, lens, argc++, wijken);
     arg_set(argv, lens, argc++, set ? u->phone_text : "");
+    arg_set(argv, lens, argc++, modes[u->addresses]);
+    arg_set(argv, lens, argc++,
+            u->addresses != USER_ADDR_KEEP && u->old_addresses_text
+                ? u->old_addresses_text
+                : "");
+    arg_set(argv, lens, argc++,
+            u->addresses == USER_ADDR_SET ? u->addresses_text : "");
 
     r = command(c, argc, argv, lens);
     if (!r)
@@ -764,8 +800,9 @@ int user_store_revoke_token(redisContext *c, const char *jti, int64_t exp)
     return rc;
 }
 
-int user_store_phone_sealed(redisContext *c, const char *id, char *out,
-                            size_t cap)
+/* Copies field 'field' of user:{id} as stored into out (cap bytes). */
+static int field_sealed(redisContext *c, const char *id, const char *field,
+                        char *out, size_t cap)
 {
     char key[KEY_MAX];
     const char *argv[3];
@@ -778,7 +815,7 @@ int user_store_phone_sealed(redisContext *c, const char *id, char *out,
         return RELAY_EINVAL;
     arg_set(argv, lens, 0, "HGET");
     arg_set(argv, lens, 1, key);
-    arg_set(argv, lens, 2, "phone");
+    arg_set(argv, lens, 2, field);
     r = command(c, 3, argv, lens);
     if (!r)
         return RELAY_EUNAVAILABLE;
@@ -791,6 +828,18 @@ int user_store_phone_sealed(redisContext *c, const char *id, char *out,
         memcpy(out, r->str, r->len + 1);
     freeReplyObject(r);
     return rc;
+}
+
+int user_store_phone_sealed(redisContext *c, const char *id, char *out,
+                            size_t cap)
+{
+    return field_sealed(c, id, "phone", out, cap);
+}
+
+int user_store_addresses_sealed(redisContext *c, const char *id, char *out,
+                                size_t cap)
+{
+    return field_sealed(c, id, "addresses", out, cap);
 }
 
 /*
@@ -883,5 +932,175 @@ int user_store_token_valid(redisContext *c, const struct token_claims *claims)
 
 out_free_reply:
     freeReplyObject(r);
+    return rc;
+}
+
+/* Parses a house number: 1..AREAS_HOUSE_NUMBER_MAX (99999), digits only,
+ * no leading zero, up to 'end'. */
+static int parse_house_number(const char *s, const char *end, int *out)
+{
+    int v = 0;
+
+    if (s == end || end - s > 5 || *s == '0')
+        return RELAY_EINVAL;
+    for (; s < end; s++) {
+        if (*s < '0' || *s > '9')
+            return RELAY_EINVAL;
+        v = v * 10 + (*s - '0');
+    }
+    *out = v;
+    return RELAY_OK;
+}
+
+int user_store_address_parse(const char *text, struct user_address *out)
+{
+    struct user_address a;
+    const char *colon;
+    size_t k = 0;
+
+    if (!text || !out)
+        return RELAY_EINVAL;
+    colon = strchr(text, ':');
+    if (!colon)
+        return RELAY_EINVAL;
+    /* "9401AB", "9401ab" or "9401 AB" (areas_postcode's forms) */
+    for (const char *p = text; p < colon; p++) {
+        char c = *p;
+
+        if (c == ' ' && k == 4 && p[-1] != ' ')
+            continue;
+        if (k == USER_PC6_LEN)
+            return RELAY_EINVAL;
+        if (k >= 4 && c >= 'a' && c <= 'z')
+            c = (char)(c - 'a' + 'A');
+        if (k < 4 ? (c < '0' || c > '9' || (k == 0 && c == '0'))
+                  : (c < 'A' || c > 'Z'))
+            return RELAY_EINVAL;
+        a.pc6[k++] = c;
+    }
+    if (k != USER_PC6_LEN)
+        return RELAY_EINVAL;
+    a.pc6[k] = '\0';
+    if (parse_house_number(colon + 1, colon + 1 + strlen(colon + 1),
+                           &a.number) < 0)
+        return RELAY_EINVAL;
+    *out = a;
+    return RELAY_OK;
+}
+
+/* True for a normalised address (what user_store_address_parse makes). */
+static int address_valid(const struct user_address *a)
+{
+    struct user_address b;
+    char text[USER_PC6_LEN + 8];
+
+    snprintf(text, sizeof(text), "%.6s:%d", a->pc6, a->number);
+    return strlen(a->pc6) == USER_PC6_LEN &&
+           user_store_address_parse(text, &b) == RELAY_OK &&
+           strcmp(a->pc6, b.pc6) == 0 && a->number == b.number;
+}
+
+int user_store_addresses_join(const struct user_address *a, size_t n, char *out,
+                              size_t cap)
+{
+    size_t len = 0;
+
+    if (!a || !out || cap == 0 || n > USER_ADDRESSES_MAX)
+        return RELAY_EINVAL;
+    out[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        int seen = 0, w;
+
+        if (!address_valid(&a[i]))
+            return RELAY_EINVAL;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen =
+                strcmp(a[i].pc6, a[j].pc6) == 0 && a[i].number == a[j].number;
+        if (seen)
+            continue;
+        w = snprintf(out + len, cap - len, "%s%s:%d", len ? ";" : "", a[i].pc6,
+                     a[i].number);
+        if (w < 0 || (size_t)w >= cap - len) {
+            sodium_memzero(out, cap);
+            return RELAY_ETOOBIG;
+        }
+        len += (size_t)w;
+    }
+    return RELAY_OK;
+}
+
+int user_store_addresses_split(const char *plain,
+                               struct user_address out[USER_ADDRESSES_MAX],
+                               size_t *n)
+{
+    char item[USER_PC6_LEN + 8];
+    size_t count = 0;
+    int rc = RELAY_OK;
+
+    if (!plain || !out || !n)
+        return RELAY_EINVAL;
+    for (const char *p = plain; *p && rc == RELAY_OK;) {
+        const char *end = strchr(p, ';');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+
+        if (count >= USER_ADDRESSES_MAX || len == 0 || len >= sizeof(item)) {
+            rc = RELAY_EINTERNAL;
+            break;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        if (user_store_address_parse(item, &out[count]) < 0 ||
+            !address_valid(&out[count]))
+            rc = RELAY_EINTERNAL;
+        count++;
+        if (!end)
+            break;
+        p = end + 1;
+        if (!*p)
+            rc = RELAY_EINTERNAL; /* a trailing ';' */
+    }
+    sodium_memzero(item, sizeof(item));
+    if (rc == RELAY_OK && count == 0)
+        rc = RELAY_EINTERNAL;
+    if (rc == RELAY_OK)
+        *n = count;
+    return rc;
+}
+
+int user_store_addresses_seal(const unsigned char pii_key[PII_KEY_BYTES],
+                              const char *id, const struct user_address *a,
+                              size_t n, char *text, size_t cap)
+{
+    char context[PII_CONTEXT_MAX], plain[USER_ADDRESSES_PLAIN_MAX];
+    int rc;
+
+    if (!pii_key || !id || !text || n == 0 || !channel_is_id(id))
+        return RELAY_EINVAL;
+    rc = user_store_addresses_join(a, n, plain, sizeof(plain));
+    if (rc == RELAY_OK) {
+        snprintf(context, sizeof(context), "user|addresses|%s", id);
+        rc = pii_encrypt(pii_key, context, plain, strlen(plain), text, cap);
+    }
+    sodium_memzero(plain, sizeof(plain));
+    return rc;
+}
+
+int user_store_addresses_open(const unsigned char pii_key[PII_KEY_BYTES],
+                              const char *id, const char *sealed,
+                              struct user_address out[USER_ADDRESSES_MAX],
+                              size_t *n)
+{
+    char context[PII_CONTEXT_MAX], plain[USER_ADDRESSES_PLAIN_MAX];
+    int rc;
+
+    if (!pii_key || !id || !sealed || !out || !n || !channel_is_id(id))
+        return RELAY_EINVAL;
+    snprintf(context, sizeof(context), "user|addresses|%s", id);
+    rc = pii_decrypt(pii_key, context, sealed, plain, sizeof(plain), NULL);
+    if (rc == RELAY_ETOOBIG)
+        rc = RELAY_EINTERNAL; /* decrypts, but longer than we store */
+    if (rc == RELAY_OK)
+        rc = user_store_addresses_split(plain, out, n);
+    sodium_memzero(plain, sizeof(plain));
     return rc;
 }

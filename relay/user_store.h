@@ -19,6 +19,18 @@
  *     phone         OPTIONAL (field absent when the user gave none):
  *                   pii_encrypt() text "k1:..." of the E.164 number with
  *                   context "user|phone|{id}" (pii.h)
+ *     addresses     OPTIONAL (absent when none): pii_encrypt() text of the
+ *                   resident's addresses (home, work, ...: at most
+ *                   USER_ADDRESSES_MAX) with context "user|addresses|{id}".
+ *                   The plaintext is "PC6:NUMBER" per address, joined by
+ *                   ';' in the order given, without repeats, e.g.
+ *                   "9401AB:12;9405CD:3": postcode upper case without a
+ *                   space, house number 1..99999 without leading zeros.
+ *                   Never stored in clear, never as coordinates, never
+ *                   copied into another key: what the relay routes by is
+ *                   the buurt of each address, which buurtctl resolves
+ *                   (areas_postcode) and adds to buurten when the
+ *                   addresses are given.
  *     disabled      "0" or "1"
  *     created       unix seconds at creation
  *     tokens_after  unix seconds; "0" initially; only ever increases.
@@ -67,8 +79,9 @@
  * means someone edited them by hand.
  *
  * CHANGING AN ACCOUNT (user_store_update, buurtctl user set) is one script:
- * it applies only if role, buurten, wijken (and, when the phone changes,
- * the phone ciphertext) are still what the caller read, so a concurrent
+ * it applies only if role, buurten, wijken (and, when the phone or the
+ * addresses change, their ciphertext) are still what the caller read, so a
+ * concurrent
  * change is never overwritten (RELAY_ECONFLICT, USER_CONFLICT_STALE: read
  * again and retry). A new phone takes its idx:phone:{index} (refused when
  * it belongs to someone else) and frees the old one; removing the phone
@@ -105,7 +118,8 @@
  * idx:phone:{index} (taking the account out of the counters unless it is
  * uncounted already) and removes the id from everything else; avg.h lists
  * where an id can appear. A new key or field holding a user id must be
- * added there too.
+ * added there too. The phone and the addresses live only in user:{id}
+ * (no index of addresses exists), so they go with it.
  *
  * ERRORS: RELAY_EUNAVAILABLE when Redis cannot be reached, times out or
  * answers with an error; RELAY_EINTERNAL when a reply has an unexpected
@@ -128,6 +142,12 @@
 #define USER_ROLE_MAX 16
 #define USER_AREAS_MAX 64 /* codes in one list (buurten or wijken) */
 #define USER_AREAS_STR_MAX (USER_AREAS_MAX * 11) /* joined, with NUL */
+#define USER_ADDRESSES_MAX 4                     /* addresses of one account */
+#define USER_PC6_LEN 6                           /* "9401AB" */
+/* "9401AB:99999" per address, ';' between, with the NUL */
+#define USER_ADDRESSES_PLAIN_MAX (USER_ADDRESSES_MAX * 13)
+/* >= pii_text_len(USER_ADDRESSES_PLAIN_MAX - 1), which is 128 */
+#define USER_ADDRESSES_TEXT_MAX 256
 
 /*
  * The Lua function count(role, buurten, has_phone, d) adding d (1 or -1)
@@ -156,10 +176,11 @@ struct user_new {
     size_t buurt_count;
     const char *const *wijken; /* WK codes */
     size_t wijk_count;
-    const char *pw_hash;     /* password_hash() output */
-    const char *phone_text;  /* pii_encrypt() text, or NULL */
-    const char *phone_index; /* pii_blind_index() hex, or NULL */
-    int64_t created;         /* unix seconds */
+    const char *pw_hash;        /* password_hash() output */
+    const char *phone_text;     /* pii_encrypt() text, or NULL */
+    const char *phone_index;    /* pii_blind_index() hex, or NULL */
+    const char *addresses_text; /* user_store_addresses_seal(), or NULL */
+    int64_t created;            /* unix seconds */
 };
 
 /* An account as read back: never the password hash or the phone. */
@@ -169,8 +190,9 @@ struct user_record {
     char role[USER_ROLE_MAX + 1];
     char buurten[USER_AREAS_STR_MAX]; /* as stored: "BU..,BU.." or "" */
     char wijken[USER_AREAS_STR_MAX];
-    int disabled;  /* 0 or 1 */
-    int has_phone; /* a phone field exists */
+    int disabled;      /* 0 or 1 */
+    int has_phone;     /* a phone field exists */
+    int has_addresses; /* an addresses field exists */
     int64_t created;
     int64_t tokens_after;
 };
@@ -190,6 +212,19 @@ enum user_phone_change {
     USER_PHONE_KEEP = 0,
     USER_PHONE_SET = 1,   /* a new number (or the same one re-encrypted) */
     USER_PHONE_CLEAR = 2, /* remove the number and its index */
+};
+
+/* What user_store_update() does with the addresses. */
+enum user_addr_change {
+    USER_ADDR_KEEP = 0,
+    USER_ADDR_SET = 1,   /* replace them all */
+    USER_ADDR_CLEAR = 2, /* remove the field */
+};
+
+/* One address: a normalised postcode and a house number. */
+struct user_address {
+    char pc6[USER_PC6_LEN + 1]; /* "9401AB" */
+    int number;                 /* 1..99999 */
 };
 
 /*
@@ -218,6 +253,12 @@ struct user_update {
     /* USER_PHONE_SET only: pii_encrypt() text and pii_blind_index(). */
     const char *phone_text;
     const char *phone_index;
+    enum user_addr_change addresses;
+    /* USER_ADDR_SET / _CLEAR only: the stored addresses ciphertext as
+     * read (user_store_addresses_sealed), NULL when there was none. */
+    const char *old_addresses_text;
+    /* USER_ADDR_SET only: user_store_addresses_seal() text. */
+    const char *addresses_text;
     int64_t tokens_after; /* raised to at least this (callers: now + 1) */
 };
 
@@ -256,8 +297,10 @@ void user_store_disconnect(redisContext *c);
 /*
  * Creates an account atomically. Validates everything first (RELAY_EINVAL:
  * id, login, role/areas, pw_hash present, phone_text and phone_index both
- * or neither). RELAY_ECONFLICT when the login, id or phone index exists,
- * with *conflict (optional) saying which; nothing is written then.
+ * or neither, addresses_text NULL or not empty). The buurten must already
+ * include those of the addresses (the caller resolves them). RELAY_ECONFLICT
+ * when the login, id or phone index exists, with *conflict (optional) saying
+ * which; nothing is written then.
  */
 int user_store_create(redisContext *c, const struct user_new *u,
                       enum user_conflict *conflict);
@@ -271,8 +314,10 @@ int user_store_find_login(redisContext *c, const char *login,
 int user_store_get(redisContext *c, const char *id, struct user_record *out);
 
 /*
- * Changes role, areas and/or phone in one script (see CHANGING AN
- * ACCOUNT above), moves the counters, and revokes every token.
+ * Changes role, areas, phone and/or addresses in one script (see CHANGING
+ * AN ACCOUNT above), moves the counters, and revokes every token. The
+ * buurten given are the complete new list (the caller merges in the
+ * buurten of new addresses).
  * RELAY_EINVAL for an update that would not pass create's checks (or
  * inconsistent phone fields); RELAY_ENOTFOUND when the user does not
  * exist; RELAY_ECONFLICT with *conflict (optional) USER_CONFLICT_PHONE
@@ -343,6 +388,59 @@ int user_store_phone_open(const unsigned char pii_key[PII_KEY_BYTES],
 int user_store_phone(redisContext *c,
                      const unsigned char pii_key[PII_KEY_BYTES], const char *id,
                      char out[PII_PHONE_MAX + 1]);
+
+/*
+ * Parses one address as typed, "PC6:NUMBER": a postcode as areas_postcode
+ * takes it ("9401AB", "9401ab", "9401 AB"), ':', and a house number
+ * 1..99999 (decimal digits only). Writes the normalised form into *out.
+ * RELAY_EINVAL for anything else; *out is written only on success.
+ */
+int user_store_address_parse(const char *text, struct user_address *out);
+
+/*
+ * Joins addresses into the stored plaintext form ("9401AB:12;9405CD:3"),
+ * dropping repeats, into out (cap bytes). RELAY_EINVAL for more than
+ * USER_ADDRESSES_MAX or an invalid one, RELAY_ETOOBIG when it does not
+ * fit. The caller wipes 'out'.
+ */
+int user_store_addresses_join(const struct user_address *a, size_t n, char *out,
+                              size_t cap);
+
+/*
+ * Splits the stored plaintext form back into out[0..*n) (capacity
+ * USER_ADDRESSES_MAX). RELAY_EINTERNAL when it is malformed.
+ */
+int user_store_addresses_split(const char *plain,
+                               struct user_address out[USER_ADDRESSES_MAX],
+                               size_t *n);
+
+/*
+ * Encrypts the addresses of user 'id' (context "user|addresses|{id}")
+ * into text (cap bytes, USER_ADDRESSES_TEXT_MAX is enough): the value of
+ * the addresses field. RELAY_EINVAL for no address or a bad one.
+ */
+int user_store_addresses_seal(const unsigned char pii_key[PII_KEY_BYTES],
+                              const char *id, const struct user_address *a,
+                              size_t n, char *text, size_t cap);
+
+/*
+ * Copies user:{id}'s addresses field as stored (ciphertext) into out (cap
+ * bytes). RELAY_ENOTFOUND when the user or the field does not exist,
+ * RELAY_EINTERNAL when it does not fit.
+ */
+int user_store_addresses_sealed(redisContext *c, const char *id, char *out,
+                                size_t cap);
+
+/*
+ * Decrypts an addresses field 'sealed' of user 'id' into out[0..*n)
+ * (capacity USER_ADDRESSES_MAX). RELAY_EAUTH when it does not decrypt
+ * under 'pii_key', RELAY_EINTERNAL when the plaintext is malformed. The
+ * caller wipes 'out'.
+ */
+int user_store_addresses_open(const unsigned char pii_key[PII_KEY_BYTES],
+                              const char *id, const char *sealed,
+                              struct user_address out[USER_ADDRESSES_MAX],
+                              size_t *n);
 
 /*
  * The Redis half of token checking (see CHECKING A TOKEN above) for

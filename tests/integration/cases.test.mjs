@@ -99,6 +99,8 @@ test('an appeal reaches its buurten, is widened, gets tips and closes for everyo
         assert.equal(m.msg.outcome, 'found');
         assert.match(m.msg.instruction, /Verwijder/);
     }
+    const receipt = await res.next((f) => f.type === 'message' && f.msg.kind === 'tip_receipt');
+    assert.equal(receipt.msg.case, ack.case);
     const outcome = await res.next((f) => f.type === 'message' && f.msg.kind === 'outcome');
     assert.equal(outcome.msg.outcome, 'found');
     assert.equal(lx.c.pending(isMessageOn(`buurt:${BX}`)).length, 0, 'an untargeted buurt heard nothing');
@@ -188,6 +190,7 @@ test('a report walks every state; the reporter sees each change once, across a r
     const fb = await rep.postOk(id('feedback'), { kind: 'feedback', case: ack.case, satisfied: false, comment: 'Ze zijn er nog steeds.' });
     assert.equal(fb.state, 'reopened');
     const reopened = await rep.next(isMessageOn(userCh));
+    assert.equal(reopened.msg.kind, 'feedback');
     assert.equal(reopened.msg.state, 'reopened');
     await status('in_progress', 'We gaan opnieuw kijken.');
     assert.equal((await rep.next(isMessageOn(userCh))).msg.state, 'in_progress');
@@ -195,6 +198,9 @@ test('a report walks every state; the reporter sees each change once, across a r
     assert.equal((await rep.next(isMessageOn(userCh))).msg.state, 'resolved');
     const ok = await rep.postOk(id('feedback'), { kind: 'feedback', case: ack.case, satisfied: true });
     assert.equal(ok.state, 'resolved');
+    const settled = await rep.next(isMessageOn(userCh));
+    assert.equal(settled.msg.kind, 'feedback');
+    assert.equal(settled.msg.satisfied, true);
     assert.equal(rep.pending(isMessageOn(userCh)).length, 0, 'no duplicates');
 
     // Someone else's report is not theirs to comment on or rate.

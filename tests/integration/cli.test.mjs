@@ -9,7 +9,7 @@ import path from 'node:path';
 import { before } from 'node:test';
 import {
     test, startRedis, startRelay, ctl, writeConfig, tempDir, tokenClaims,
-    makeTokenSigner, connect, connectOutcome, dumpRedis,
+    makeTokenSigner, connect, connectOutcome, dumpRedis, SRC,
 } from './harness.mjs';
 
 const B1 = 'BU01060101';
@@ -230,7 +230,7 @@ test('--version and --help exit 0', async () => {
         'user show', 'token --login', 'token revoke --token', 'token revoke --login',
         'audit list', 'audit verify', 'export', 'erase'])
         assert.match(h.stdout, new RegExp(`^  ${cmd} `, 'm'), `--help lists ${cmd}`);
-    for (const opt of ['--no-phone', '--no-buurt', '--no-wijk', '--password-file'])
+    for (const opt of ['--no-phone', '--no-buurt', '--no-wijk', '--password-file', '--address', '--no-address'])
         assert.ok(h.stdout.includes(opt), `--help mentions ${opt}`);
     const sub = await run(['user', 'frob']);
     assert.equal(sub.code, 2);
@@ -616,6 +616,173 @@ test('disable and enable move the counters once; erase of a disabled account doe
     assert.deepEqual(actions, ['user.add', 'token.issue', 'user.disable', 'user.disable', 'user.set',
         'user.enable', 'user.enable', 'token.issue', 'user.disable', 'user.erase']);
     assert.equal((await auditVerify()).code, 0);
+});
+
+// --- addresses: postcode + house number to buurt, stored encrypted -------------
+
+// Rows of config/areas/assen-postcodes.csv: 9404BA even -> BU01060402,
+// 9405BA odd -> BU01060602, 9409TA -> BU01060702; 9404AB runs to 29.
+const HOME = '9404BA:12';
+const WORK = '9405 ba:7'; // the forms areas_postcode accepts
+const MOVED = '9409TA:3';
+const BU_HOME = 'BU01060402';
+const BU_WORK = 'BU01060602';
+const BU_MOVED = 'BU01060702';
+const BU_OWN = 'BU01060701';
+const POSTCODES = ['9404BA', '9404 BA', '9405BA', '9405 BA', '9405ba', '9409TA', '9999ZZ', '9404AB'];
+
+let addrConfig;
+const runA = (args, opts = {}) => run(args, { config: addrConfig, ...opts });
+
+// No value and no key of the whole Redis holds one of the postcodes.
+async function assertNoPostcode(what) {
+    for (const { key, values } of await dumpRedis(redis.port)) {
+        for (const pc of POSTCODES) {
+            assert.ok(!key.toUpperCase().includes(pc.toUpperCase()), `${what}: key ${key} holds ${pc}`);
+            for (const v of values)
+                assert.ok(!v.toUpperCase().includes(pc.toUpperCase()), `${what}: ${key} holds ${pc}`);
+        }
+    }
+}
+
+test('user add --address places a resident in the buurten of home and work, stored only encrypted', async () => {
+    addrConfig = writeConfig({
+        'token-audience': AUD,
+        'areas-file': path.join(SRC, 'config/areas/assen-buurten.geojson'),
+        'postcodes-file': path.join(SRC, 'config/areas/assen-postcodes.csv'),
+    });
+    const watch = [BU_HOME, BU_WORK, BU_OWN, BU_MOVED];
+    const snap = await counters(watch);
+    const r = await runA(['user', 'add', '--login', 'anouk', '--role', 'resident', '--buurt', BU_OWN,
+        '--address', HOME, '--address', WORK, '--address', HOME], { input: 'geheim-wachtwoord\n' });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    const id = r.stdout.trim();
+    assert.deepEqual(await snap.diff(), {
+        [BU_OWN]: { ws: 1, sms: 0, chat: 0 }, [BU_HOME]: { ws: 1, sms: 0, chat: 0 },
+        [BU_WORK]: { ws: 1, sms: 0, chat: 0 },
+    });
+    const u = await hash(`user:${id}`);
+    assert.equal(u.buurten, `${BU_OWN},${BU_HOME},${BU_WORK}`);
+    assert.match(u.addresses, /^k1:[A-Za-z0-9+/]+=*$/);
+
+    const show = await runA(['user', 'show', '--login', 'anouk']);
+    assert.equal(show.code, 0, show.stderr);
+    assert.match(show.stdout, new RegExp(`^buurten: ${BU_OWN},${BU_HOME},${BU_WORK}$`, 'm'));
+    assert.match(show.stdout, /^addresses: 2 set$/m, 'the repeated address is stored once');
+    assert.ok(!/9404|9405|k1:/.test(show.stdout), 'user show prints no address');
+    await assertNoPostcode('after user add');
+
+    // Only addresses: the resident needs no --buurt; the house number
+    // decides on a postcode split by parity.
+    const only = await runA(['user', 'add', '--login', 'bram', '--role', 'resident', '--address', '9404BA:13'],
+        { input: 'geheim-wachtwoord\n' });
+    assert.equal(only.code, 0, only.stderr);
+    assert.equal((await hash(`user:${only.stdout.trim()}`)).buurten, 'BU01060401');
+    assert.match((await runA(['user', 'show', '--login', 'bram'])).stdout, /^addresses: 1 set$/m);
+    assert.match((await runA(['user', 'show', '--login', 'kees'])).stdout, /^addresses: none$/m);
+
+    // Decrypted for the person in their export, and nowhere else.
+    const exp = await runA(['export', '--login', 'anouk']);
+    assert.equal(exp.code, 0, exp.stderr);
+    assert.deepEqual(JSON.parse(exp.stdout).account.addresses,
+        [{ postcode: '9404BA', number: 12 }, { postcode: '9405BA', number: 7 }]);
+    assert.deepEqual(JSON.parse((await runA(['export', '--login', 'kees'])).stdout).account.addresses, []);
+});
+
+test('an unknown or malformed address fails, naming only its position, and changes nothing', async () => {
+    const watch = [BU_HOME, BU_WORK, BU_OWN, BU_MOVED];
+    const snap = await counters(watch);
+    const keysBefore = (await redis.command('KEYS', '*')).filter((k) => k !== 'audit' && k !== 'audit:head').sort();
+    for (const bad of ['9999ZZ:1', '9404AB:30']) {
+        const r = await runA(['user', 'add', '--login', 'cas', '--role', 'resident',
+            '--address', HOME, '--address', bad], { input: 'geheim-wachtwoord\n' });
+        assert.equal(r.code, 1, `${bad}: ${r.stderr}`);
+        assert.equal(oneErrorLine(r, bad), 'buurtctl: user add: address 2 is not in the postcode table');
+    }
+    assert.equal(await redis.command('GET', 'login:cas'), null);
+
+    const id = await redis.command('GET', 'login:anouk');
+    const before = await hash(`user:${id}`);
+    const set = await runA(['user', 'set', '--login', 'anouk', '--address', '9999ZZ:1']);
+    assert.equal(set.code, 1);
+    assert.equal(oneErrorLine(set, 'set unknown'), 'buurtctl: user set: address 1 is not in the postcode table');
+    assert.deepEqual(await hash(`user:${id}`), before);
+
+    const usageCases = [
+        [['user', 'add', '--login', 'cas', '--role', 'resident', '--address', '9404BA-12'], 'no colon'],
+        [['user', 'add', '--login', 'cas', '--role', 'resident', '--address', '9404BA:0'], 'number 0'],
+        [['user', 'add', '--login', 'cas', '--role', 'resident', '--address', '9404BA:12a'], 'addition'],
+        [['user', 'add', '--login', 'cas', '--role', 'resident', '--address', '0404BA:12'], 'leading 0'],
+        [['user', 'add', '--login', 'cas', '--role', 'boa', '--address', HOME], 'boa without wijk'],
+        [['user', 'add', '--login', 'cas', '--role', 'resident', ...['1', '2', '3', '4', '5'].flatMap(
+            (n) => ['--address', `9404AA:${n}`])], 'five addresses'],
+        [['user', 'set', '--login', 'anouk', '--address', HOME, '--no-address'], 'address and no-address'],
+        [['user', 'set', '--login', 'anouk', '--address', '9404 BA 12'], 'set malformed'],
+    ];
+    for (const [args, what] of usageCases) {
+        const r = await runA(args, { input: 'geheim-wachtwoord\n' });
+        assert.equal(r.code, 2, `${what}: ${r.stderr}`);
+        assert.ok(!/9404|0404/.test(oneErrorLine(r, what)), `${what}: address echoed`);
+    }
+
+    // A config without area data cannot place anyone.
+    const noAreas = await run(['user', 'add', '--login', 'cas', '--role', 'resident', '--address', HOME],
+        { input: 'geheim-wachtwoord\n' });
+    assert.equal(noAreas.code, 1);
+    assert.match(oneErrorLine(noAreas, 'no areas'), /needs areas-file and postcodes-file/);
+
+    assert.deepEqual(await snap.diff(), {});
+    assert.deepEqual((await redis.command('KEYS', '*')).filter((k) => k !== 'audit' && k !== 'audit:head').sort(),
+        keysBefore);
+    await assertNoPostcode('after refused changes');
+});
+
+test('user set --address moves the buurten and the counters; --no-address forgets the addresses', async () => {
+    const id = await redis.command('GET', 'login:anouk');
+    const watch = [BU_HOME, BU_WORK, BU_OWN, BU_MOVED];
+    let snap = await counters(watch);
+    const r = await runA(['user', 'set', '--login', 'anouk', '--address', MOVED]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    // The buurten of the old addresses go, the one given by hand stays.
+    assert.deepEqual(await snap.diff(), {
+        [BU_HOME]: { ws: -1, sms: 0, chat: 0 }, [BU_WORK]: { ws: -1, sms: 0, chat: 0 },
+        [BU_MOVED]: { ws: 1, sms: 0, chat: 0 },
+    });
+    assert.equal((await hash(`user:${id}`)).buurten, `${BU_OWN},${BU_MOVED}`);
+    assert.match((await runA(['user', 'show', '--login', 'anouk'])).stdout, /^addresses: 1 set$/m);
+    assert.deepEqual(JSON.parse((await runA(['export', '--login', 'anouk'])).stdout).account.addresses,
+        [{ postcode: '9409TA', number: 3 }]);
+
+    // With --buurt the buurten are exactly those plus the addresses'.
+    snap = await counters(watch);
+    assert.equal((await runA(['user', 'set', '--login', 'anouk', '--buurt', BU_WORK, '--address', HOME])).code, 0);
+    assert.equal((await hash(`user:${id}`)).buurten, `${BU_WORK},${BU_HOME}`);
+    assert.deepEqual(await snap.diff(), {
+        [BU_OWN]: { ws: -1, sms: 0, chat: 0 }, [BU_MOVED]: { ws: -1, sms: 0, chat: 0 },
+        [BU_WORK]: { ws: 1, sms: 0, chat: 0 }, [BU_HOME]: { ws: 1, sms: 0, chat: 0 },
+    });
+    await assertNoPostcode('after user set --address');
+
+    // --no-address: the addresses are gone, the buurten stay.
+    snap = await counters(watch);
+    assert.equal((await runA(['user', 'set', '--login', 'anouk', '--no-address'])).code, 0);
+    const u = await hash(`user:${id}`);
+    assert.equal(u.addresses, undefined);
+    assert.equal(u.buurten, `${BU_WORK},${BU_HOME}`);
+    assert.deepEqual(await snap.diff(), {});
+    assert.match((await runA(['user', 'show', '--login', 'anouk'])).stdout, /^addresses: none$/m);
+
+    // Erase leaves no ciphertext behind either.
+    assert.equal((await runA(['user', 'set', '--login', 'anouk', '--address', WORK])).code, 0);
+    const sealed = (await hash(`user:${id}`)).addresses;
+    assert.ok(sealed);
+    assert.equal((await runA(['erase', '--login', 'anouk'])).code, 0);
+    for (const { key, values } of await dumpRedis(redis.port))
+        for (const v of values) assert.ok(!v.includes(sealed), `${key} holds the sealed addresses`);
+    const actions = (await auditLines()).filter((e) => e.target === id).map((e) => e.action);
+    assert.deepEqual(actions.filter((a) => a === 'user.set').length, 4);
 });
 
 // --- AVG: export and erase ------------------------------------------------------
