@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+
 #include <sodium.h>
 
 #include "error.h"
@@ -44,6 +45,110 @@ struct redis_link {
 };
 
 static void start_connect(struct redis_link *l);
+
+/* ---- hiredis on libuv ----------------------------------------------------
+ *
+ * Our own copy of hiredis's libuv adapter. WHY: the one in Debian's
+ * hiredis 0.14 (adapters/libuv.h) returns early when libuv reports a poll
+ * error, so a reset connection or a refused connect is never handed to
+ * hiredis and is only noticed by our command timeout, seconds later. Here
+ * an error is passed on as the events we were waiting for (as hiredis 1.x
+ * does), so hiredis reads or writes, sees the error and disconnects at
+ * once.
+ */
+struct uv_events {
+    redisAsyncContext *context;
+    uv_poll_t handle;
+    int events;
+};
+
+static void uv_events_poll(uv_poll_t *handle, int status, int events)
+{
+    struct uv_events *p = handle->data;
+    int ev = status ? p->events : events;
+
+    if (p->context && (ev & UV_READABLE))
+        redisAsyncHandleRead(p->context);
+    if (p->context && (ev & UV_WRITABLE))
+        redisAsyncHandleWrite(p->context);
+}
+
+static void uv_events_update(struct uv_events *p)
+{
+    if (p->events)
+        uv_poll_start(&p->handle, p->events, uv_events_poll);
+    else
+        uv_poll_stop(&p->handle);
+}
+
+static void uv_events_add_read(void *privdata)
+{
+    struct uv_events *p = privdata;
+
+    p->events |= UV_READABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_del_read(void *privdata)
+{
+    struct uv_events *p = privdata;
+
+    p->events &= ~UV_READABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_add_write(void *privdata)
+{
+    struct uv_events *p = privdata;
+
+    p->events |= UV_WRITABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_del_write(void *privdata)
+{
+    struct uv_events *p = privdata;
+
+    p->events &= ~UV_WRITABLE;
+    uv_events_update(p);
+}
+
+static void uv_events_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+static void uv_events_cleanup(void *privdata)
+{
+    struct uv_events *p = privdata;
+
+    p->context = NULL; /* the context is going away */
+    uv_close((uv_handle_t *)&p->handle, uv_events_closed);
+}
+
+static int uv_events_attach(redisAsyncContext *ac, uv_loop_t *loop)
+{
+    struct uv_events *p;
+
+    if (ac->ev.data)
+        return REDIS_ERR;
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return REDIS_ERR;
+    if (uv_poll_init(loop, &p->handle, ac->c.fd) != 0) {
+        free(p);
+        return REDIS_ERR;
+    }
+    p->handle.data = p;
+    p->context = ac;
+    ac->ev.addRead = uv_events_add_read;
+    ac->ev.delRead = uv_events_del_read;
+    ac->ev.addWrite = uv_events_add_write;
+    ac->ev.delWrite = uv_events_del_write;
+    ac->ev.cleanup = uv_events_cleanup;
+    ac->ev.data = p;
+    return REDIS_OK;
+}
 
 int redis_link_parse_url(const char *url, char *host, size_t hostlen, int *port)
 {
@@ -179,7 +284,7 @@ static void start_connect(struct redis_link *l)
         return;
     }
     ac->data = l;
-    if (redisLibuvAttach(ac, l->loop) != REDIS_OK) {
+    if (uv_events_attach(ac, l->loop) != REDIS_OK) {
         redisAsyncFree(ac);
         schedule_reconnect(l);
         return;
