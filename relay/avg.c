@@ -105,7 +105,8 @@ static const char erase_script[] = USER_STORE_LUA_COUNT
     "local id, gone, deleted, cases = ARGV[1], ARGV[4], 0, 0\n"
     "local acct = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
     " 'counted')\n"
-    "if acct[4] ~= '0' then count(acct[1], acct[2], acct[3] ~= false, -1) "
+    "if acct[4] ~= '0' then\n"
+    "  count(ARGV[1], acct[1], acct[2], acct[3] ~= false, -1)\n"
     "end\n"
     "if redis.call('GET', KEYS[2]) == id then\n"
     "  deleted = deleted + redis.call('DEL', KEYS[2])\n"
@@ -518,6 +519,76 @@ static int scrub_streams(redisContext *c, const char *id,
     return rc;
 }
 
+/*
+ * KEYS: streams of the outbox that name users (mo:inbox, dead:{ch}).
+ * ARGV[1] the id, ARGV[2] the phone's blind index ('' for none). Deletes
+ * every entry whose u field is the id or whose p field is the index (an
+ * SMS from the person's number that matched no account). Returns the
+ * number of entries deleted.
+ */
+static const char sms_streams_script[] =
+    "local n = 0\n"
+    "for _, k in ipairs(KEYS) do\n"
+    "  if redis.call('TYPE', k).ok == 'stream' then\n"
+    "    for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do\n"
+    "      local f = e[2]\n"
+    "      for i = 1, #f - 1, 2 do\n"
+    "        if (f[i] == 'u' and f[i + 1] == ARGV[1]) or\n"
+    "           (f[i] == 'p' and ARGV[2] ~= '' and f[i + 1] == ARGV[2]) then\n"
+    "          n = n + redis.call('XDEL', k, e[1])\n"
+    "          break\n"
+    "        end\n"
+    "      end\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "return n\n";
+
+/* Step 3b: the person's SMS replies and dead letters (relay/outbox.h). */
+static int scrub_sms_streams(redisContext *c, const char *id,
+                             const char *phone_index, size_t *scrubbed)
+{
+    struct strlist streams = {0};
+    const char **argv = NULL;
+    size_t *lens = NULL;
+    char nkeys[24];
+    redisReply *r;
+    int rc = scan_keys(c, "dead:*", &streams);
+    int i = 0;
+
+    if (rc == RELAY_OK)
+        rc = strlist_add(&streams, "mo:inbox", 8);
+    if (rc < 0)
+        goto out;
+    rc = RELAY_ENOMEM;
+    argv = calloc(streams.n + 5, sizeof(*argv));
+    lens = calloc(streams.n + 5, sizeof(*lens));
+    if (!argv || !lens)
+        goto out;
+    snprintf(nkeys, sizeof(nkeys), "%zu", streams.n);
+    arg_set(argv, lens, i++, "EVAL");
+    arg_set(argv, lens, i++, sms_streams_script);
+    arg_set(argv, lens, i++, nkeys);
+    for (size_t k = 0; k < streams.n; k++)
+        arg_set(argv, lens, i++, streams.v[k]);
+    arg_set(argv, lens, i++, id);
+    arg_set(argv, lens, i++, phone_index ? phone_index : "");
+    r = command(c, (int)i, argv, lens);
+    if (!r) {
+        rc = RELAY_EUNAVAILABLE;
+        goto out;
+    }
+    rc = r->type == REDIS_REPLY_INTEGER ? RELAY_OK : RELAY_EUNAVAILABLE;
+    if (rc == RELAY_OK && r->integer > 0)
+        *scrubbed += (size_t)r->integer;
+    freeReplyObject(r);
+out:
+    free(argv);
+    free(lens);
+    strlist_free(&streams);
+    return rc;
+}
+
 /* Step 4: the erase script over the account's keys and its cases. */
 static int erase_keys(redisContext *c, const struct user_record *u,
                       const char *phone_index, const struct strlist *id_keys,
@@ -627,6 +698,9 @@ int avg_erase(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
         rc = scan_cases(c, id, collect_case, &cases);
     if (rc == RELAY_OK)
         rc = scrub_streams(c, id, &cases, &st.streams_scrubbed);
+    if (rc == RELAY_OK)
+        rc = scrub_sms_streams(c, id, have_index ? index : NULL,
+                               &st.streams_scrubbed);
     if (rc == RELAY_OK) {
         snprintf(pattern, sizeof(pattern), "*%s*", id);
         rc = scan_keys(c, pattern, &id_keys);
@@ -650,6 +724,7 @@ struct export_ctx {
     cJSON *posts;
     cJSON *messages;
     cJSON *audit;
+    cJSON *sms_replies;
     int nomem;
 };
 
@@ -901,6 +976,89 @@ static int export_id_fields(struct export_ctx *x, cJSON *doc)
  * addresses go only into the document (the caller prints it to the
  * person) and their stack copies are wiped.
  */
+/* A string member, or null when the value is missing. */
+static void add_opt(struct export_ctx *x, cJSON *obj, const char *name,
+                    const char *value)
+{
+    if (value)
+        add_str(x, obj, name, value);
+    else if (!cJSON_AddNullToObject(obj, name))
+        x->nomem = 1;
+}
+
+/* The person's SMS replies in mo:inbox (relay/outbox.h). */
+static int sms_reply_cb(void *arg, const char *entry_id, const redisReply *f)
+{
+    struct export_ctx *x = arg;
+    const char *u = entry_field(f, "u");
+    cJSON *o;
+
+    if (!u || strcmp(u, x->id) != 0)
+        return RELAY_OK;
+    o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(x->sms_replies, o)) {
+        cJSON_Delete(o);
+        return RELAY_ENOMEM;
+    }
+    add_str(x, o, "id", entry_id);
+    add_opt(x, o, "adapter", entry_field(f, "a"));
+    add_opt(x, o, "case", entry_field(f, "c"));
+    add_opt(x, o, "text", entry_field(f, "x"));
+    return RELAY_OK;
+}
+
+/*
+ * "sms": the buurten whose SMS recipients the person is (sms:buurt:{code}),
+ * the case their last SMS was about (dlv:last:{id}) and their replies.
+ */
+static int export_sms(struct export_ctx *x, cJSON *doc,
+                      const struct user_record *u)
+{
+    cJSON *sms = cJSON_AddObjectToObject(doc, "sms");
+    cJSON *buurten = sms ? cJSON_AddArrayToObject(sms, "buurten") : NULL;
+    const char *p = u->buurten;
+    char key[KEY_MAX];
+    redisReply *r;
+    const char *argv[3];
+    size_t lens[3];
+
+    x->sms_replies = sms ? cJSON_AddArrayToObject(sms, "replies") : NULL;
+    if (!buurten || !x->sms_replies)
+        return RELAY_ENOMEM;
+    while (*p) {
+        size_t n = strcspn(p, ",");
+        char code[16];
+
+        if (n > 0 && n < sizeof(code)) {
+            memcpy(code, p, n);
+            code[n] = '\0';
+            snprintf(key, sizeof(key), "sms:buurt:%s", code);
+            arg_set(argv, lens, 0, "SISMEMBER");
+            arg_set(argv, lens, 1, key);
+            arg_set(argv, lens, 2, x->id);
+            r = command(x->c, 3, argv, lens);
+            if (!r)
+                return RELAY_EUNAVAILABLE;
+            if (r->type == REDIS_REPLY_INTEGER && r->integer == 1 &&
+                !cJSON_AddItemToArray(buurten, cJSON_CreateString(code)))
+                x->nomem = 1;
+            freeReplyObject(r);
+        }
+        p += n;
+        if (*p == ',')
+            p++;
+    }
+    snprintf(key, sizeof(key), "dlv:last:%s", x->id);
+    arg_set(argv, lens, 0, "GET");
+    arg_set(argv, lens, 1, key);
+    r = command(x->c, 2, argv, lens);
+    if (!r)
+        return RELAY_EUNAVAILABLE;
+    add_opt(x, sms, "last_case", r->type == REDIS_REPLY_STRING ? r->str : NULL);
+    freeReplyObject(r);
+    return walk_stream(x->c, "mo:inbox", sms_reply_cb, x);
+}
+
 int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
                const char *id, cJSON **out)
 {
@@ -964,6 +1122,8 @@ int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
     }
     if (rc == RELAY_OK)
         rc = audit_walk(c, 0, audit_cb, &x);
+    if (rc == RELAY_OK)
+        rc = export_sms(&x, doc, &u);
     if (rc == RELAY_OK && x.nomem)
         rc = RELAY_ENOMEM;
     if (rc != RELAY_OK) {

@@ -25,11 +25,13 @@
  *      person cannot post while the rest runs;
  *   3. every stream that mentions the id is rewritten with the id
  *      replaced by "erased" (one atomic script per stream: same entry
- *      ids, same order, same last id);
+ *      ids, same order, same last id); the SMS streams (mo:inbox,
+ *      dead:{ch}) lose every entry with the id as user or the phone's
+ *      blind index as sender (relay/outbox.h);
  *   4. one script takes the account out of the stats:buurt counters
- *      (unless it is uncounted already: see COUNTERS in user_store.h),
- *      deletes user:{id} (with the encrypted phone and addresses, which
- *      exist nowhere else), login:{login}, idx:phone:{index}
+ *      and the sms:buurt SMS recipient sets (unless it is uncounted already:
+ * see COUNTERS in user_store.h), deletes user:{id} (with the encrypted phone
+ * and addresses, which exist nowhere else), login:{login}, idx:phone:{index}
  *      (each only if it still belongs to the id) and every key whose
  *      name holds the id, drops the id's field from the id_field_hashes,
  *      sets owner/approved_by to "erased" and drops
@@ -70,10 +72,11 @@ struct avg_erase_stats {
  * is involved in (owner, approver or tipper; fields naming other people left
  * out), "posts" (the person's own events in those cases), "messages" (their
  * personal channel user:{id}), "counters" (their field in hashes keyed by user
- * id, such as desc:flags) and "audit" (entries with the id as actor or
- * target). RELAY_ENOTFOUND for an unknown id; RELAY_EAUTH when the phone
- * or the addresses do not decrypt under 'pii_key'; RELAY_EUNAVAILABLE,
- * RELAY_EINTERNAL, RELAY_ENOMEM.
+ * id, such as desc:flags), "audit" (entries with the id as actor or
+ * target) and "sms" (the buurten whose SMS recipients they are, the case
+ * of their last SMS and their SMS replies). RELAY_ENOTFOUND for an unknown id;
+ * RELAY_EAUTH when the phone or the addresses do not decrypt under 'pii_key';
+ * RELAY_EUNAVAILABLE, RELAY_EINTERNAL, RELAY_ENOMEM.
  */
 int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
                const char *id, cJSON **out);

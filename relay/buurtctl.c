@@ -103,6 +103,9 @@ static const char usage_text[] =
     "  erase --login L            delete a person's account, login, phone\n"
     "      index, tokens and personal keys, and remove their id from cases\n"
     "      and histories (AVG verwijdering; audit entries stay)\n"
+    "  sms rebuild                add every counted account with a phone to\n"
+    "      the SMS recipients of its buurten (sms:buurt:{code}), for accounts\n"
+    "      stored before those sets existed; safe to repeat\n"
     "\n"
     "options:\n"
     "  --config FILE   relay configuration (keys, audience, Redis)\n"
@@ -1568,6 +1571,26 @@ static int cmd_export(struct ctl *c, int argc, char **argv, int i)
 }
 
 /* erase --login L: AVG verwijdering (avg.h), then its audit entry. */
+/* sms rebuild: fills the sms:buurt recipient sets (user_store.h). */
+static int cmd_sms_rebuild(struct ctl *c, int argc, char **argv, int i)
+{
+    size_t added = 0;
+    int rc = parse_opts(c, argc, argv, i, NULL, 0);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0)
+        return 1;
+    rc = user_store_sms_rebuild(c->redis, &added);
+    if (rc < 0)
+        return redis_fail(c, rc);
+    printf("sms recipients: %zu added\n", added);
+    return 0;
+}
+
 static int cmd_erase(struct ctl *c, int argc, char **argv, int i)
 {
     const char *login = NULL;
@@ -1661,6 +1684,12 @@ static int dispatch(struct ctl *c, int argc, char **argv, int i)
     if (strcmp(w, "erase") == 0) {
         c->cmd = "erase";
         return cmd_erase(c, argc, argv, i + 1);
+    }
+    if (strcmp(w, "sms") == 0) {
+        c->cmd = "sms";
+        if (strcmp(sub, "rebuild") == 0)
+            return cmd_sms_rebuild(c, argc, argv, i + 2);
+        return usage(c, "unknown command '%s' (rebuild)", shown(sub));
     }
     return usage(c, "unknown command '%s'", shown(w));
 }

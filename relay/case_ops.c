@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "error.h"
 #include "post_internal.h"
+#include "sms_notify.h"
 #include "txn_build.h"
 
 #define MAX_TIPPERS 256 /* tippers remembered for the outcome message */
@@ -81,6 +82,45 @@ static void schedule_retention(struct post_op *op, struct txn_build *b,
     txn_arg(b, case_id);
 }
 
+/* Checks and plans one SMS of a case (sms_notify.h); the delivery case
+ * is the case id plus 'suffix' ("" for the appeal itself). Returns < 0
+ * when the post was answered (refused text) and 'b' freed. */
+static int sms_compose(struct post_op *op, const struct case_rec *c,
+                       struct txn_build *b, const char *suffix,
+                       char (*codes)[11], int n, const char *user_id,
+                       enum outbox_lane lane, char *text)
+{
+    char dcase[OUTBOX_ID_MAX + 1];
+    int rc;
+
+    if (!op->relay->outbox) {
+        free(text);
+        return RELAY_OK;
+    }
+    snprintf(dcase, sizeof(dcase), "%s%s", c->id, suffix);
+    rc = sms_notify_compose(op, 1, dcase, codes, n, user_id, lane, text);
+    free(text);
+    if (rc < 0)
+        txn_free(b);
+    return rc;
+}
+
+/* The appeal's SMS from its stored msg (title, body, instruction). */
+static char *appeal_text(const char *alert)
+{
+    cJSON *a = alert ? cJSON_Parse(alert) : NULL;
+    char *t;
+
+    if (!a)
+        return NULL;
+    t = sms_notify_text(
+        "", cJSON_GetStringValue(cJSON_GetObjectItem(a, "title")),
+        cJSON_GetStringValue(cJSON_GetObjectItem(a, "body")),
+        cJSON_GetStringValue(cJSON_GetObjectItem(a, "instruction")));
+    cJSON_Delete(a);
+    return t;
+}
+
 void on_approve(struct post_op *op, const struct case_rec *c,
                 struct txn_build *b)
 {
@@ -97,6 +137,11 @@ void on_approve(struct post_op *op, const struct case_rec *c,
         return;
     }
     if (transition(op, c, CASE_OP_APPROVE, 0, &to) < 0)
+        return;
+    /* Approved appeals are the severe ones: the urgent lane. */
+    if (c->alert &&
+        sms_compose(op, c, b, "", (char(*)[11])c->buurten, c->nbuurten, NULL,
+                    OUTBOX_URGENT, appeal_text(c->alert)) < 0)
         return;
     hset_state(b, c->id, to);
     txn_arg(b, "approved_by");
@@ -165,6 +210,15 @@ void on_update(struct post_op *op, const struct case_rec *c,
                         "a BOA widens appeals only within their wijken");
                 return;
             }
+    {
+        char suffix[32];
+
+        snprintf(suffix, sizeof(suffix), "-u%s", c->version);
+        if (c->state == CS_ACTIVE &&
+            sms_compose(op, c, b, suffix, all, nall, NULL, OUTBOX_ROUTINE,
+                        sms_notify_text("Update: ", p->body, NULL, NULL)) < 0)
+            return;
+    }
     m = txn_msg_new("update", c->id, &op->user);
     if (m)
         cJSON_AddStringToObject(m, "body", p->body);
@@ -213,6 +267,13 @@ void on_close(struct post_op *op, const struct case_rec *c, struct txn_build *b,
         return;
     }
     if (transition(op, c, CASE_OP_CLOSE, 0, &to) < 0)
+        return;
+    /* Everyone the appeal reached by SMS hears that it ended: the case's
+     * buurten (only an appeal that was published reached anyone). */
+    if (c->state == CS_ACTIVE &&
+        sms_compose(op, c, b, "-x", (char(*)[11])c->buurten, c->nbuurten, NULL,
+                    OUTBOX_URGENT,
+                    sms_notify_text("Afgesloten: ", p->body, NULL, NULL)) < 0)
         return;
     m = txn_msg_new("close", c->id, &op->user);
     if (m) {
@@ -356,6 +417,16 @@ void on_status(struct post_op *op, const struct case_rec *c,
     }
     if (transition(op, c, CASE_OP_STATUS, target, &to) < 0)
         return; /* answered, and op is gone */
+    if (c->owner[0] && channel_is_id(c->owner)) {
+        /* The reporter, by SMS only if they have a phone. */
+        char suffix[32];
+
+        snprintf(suffix, sizeof(suffix), "-s%s", c->version);
+        if (sms_compose(op, c, b, suffix, NULL, 0, c->owner, OUTBOX_ROUTINE,
+                        sms_notify_text("Uw melding: ", case_state_name(to),
+                                        p->note, NULL)) < 0)
+            return;
+    }
     m = txn_msg_new("status", c->id, &op->user);
     if (m) {
         cJSON_AddStringToObject(m, "state", case_state_name(to));

@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "adapter.h"
 #include "error.h"
 #include "log.h"
 
@@ -37,6 +38,7 @@ static int check_redis(const char *value, char *why, size_t whylen);
 static int check_log_level(const char *value, char *why, size_t whylen);
 static int check_origin(const char *value, char *why, size_t whylen);
 static int check_escalate(const char *value, char *why, size_t whylen);
+static int check_adapter(const char *value, char *why, size_t whylen);
 
 #define OFF(field) offsetof(struct relay_config, field)
 
@@ -110,6 +112,20 @@ static const struct config_option config_table[] = {
     {"rate-logins", CONFIG_T_INT, OFF(rate_logins), 1, 10000, "10", 0, NULL, 0},
     {"max-conns-per-ip", CONFIG_T_INT, OFF(max_conns_per_ip), 1, 1000000, "256",
      0, NULL, 0},
+    {"adapter", CONFIG_T_LIST, OFF(adapters), 0, 0, NULL, 0, check_adapter,
+     OFF(adapter_count)},
+    {"outbox-worker", CONFIG_T_BOOL, OFF(outbox_worker), 0, 0, "yes", 0, NULL,
+     0},
+    {"outbox-batch", CONFIG_T_INT, OFF(outbox_batch), 1, 1000, "16", 0, NULL,
+     0},
+    {"outbox-claim-idle-ms", CONFIG_T_INT, OFF(outbox_claim_idle_ms), 1000,
+     86400000, "60000", 0, NULL, 0},
+    {"outbox-backoff-min-ms", CONFIG_T_INT, OFF(outbox_backoff_min_ms), 10,
+     3600000, "1000", 0, NULL, 0},
+    {"outbox-backoff-max-ms", CONFIG_T_INT, OFF(outbox_backoff_max_ms), 10,
+     86400000, "300000", 0, NULL, 0},
+    {"outbox-ttl", CONFIG_T_INT, OFF(outbox_ttl), 3600, 31536000, "604800", 0,
+     NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };
 
@@ -599,6 +615,7 @@ static int cross_check(const struct relay_config *cfg, const char *where,
     } pairs[] = {
         {"redis-reconnect-min-ms", "redis-reconnect-max-ms", 0},
         {"ping-interval", "idle-timeout", 1},
+        {"outbox-backoff-min-ms", "outbox-backoff-max-ms", 0},
     };
 
     for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
@@ -631,6 +648,31 @@ static int cross_check(const struct relay_config *cfg, const char *where,
 }
 
 /* ---- The file format -------------------------------------------------- */
+
+/* Keeps "NAME.KEY value" for adapter_set_build(), which checks the value. */
+static int add_adapter_line(struct relay_config *cfg, const char *where,
+                            const char *key, const char *value, char *err,
+                            size_t errlen)
+{
+    char *line;
+    int n;
+
+    if (cfg->adapter_line_count >= CONFIG_ADAPTER_LINES_MAX) {
+        set_err(err, errlen, "%s: more than %d adapter lines", where,
+                CONFIG_ADAPTER_LINES_MAX);
+        return RELAY_ECONFIG;
+    }
+    line = cfg->adapter_lines[cfg->adapter_line_count];
+    n = snprintf(line, CONFIG_STR_MAX, "%s %s", key, value);
+    if (n < 0 || n >= CONFIG_STR_MAX) {
+        line[0] = '\0';
+        set_err(err, errlen, "%s: %s: value longer than %d bytes", where, key,
+                CONFIG_STR_MAX - 1);
+        return RELAY_ECONFIG;
+    }
+    cfg->adapter_line_count++;
+    return RELAY_OK;
+}
 
 /*
  * Handles one line (EOL already removed, NUL-terminated, at most
@@ -675,6 +717,8 @@ static int parse_line(struct relay_config *cfg, const char *name,
 
     snprintf(where, sizeof(where), "%s:%u", name, lineno);
     o = find_option(config_table, key);
+    if (!o && adapter_key_valid(key))
+        return add_adapter_line(cfg, where, key, value, err, errlen);
     if (!o) {
         set_err(err, errlen, "%s: unknown key '%s'", where, key);
         return RELAY_ECONFIG;
@@ -822,6 +866,8 @@ int config_set(struct relay_config *cfg, const char *key, const char *value,
 void config_dump(const struct relay_config *cfg, FILE *out)
 {
     config_options_dump(config_table, cfg, out);
+    for (int i = 0; i < cfg->adapter_line_count; i++)
+        fprintf(out, "%s\n", cfg->adapter_lines[i]);
 }
 
 /* ---- Secrets ---------------------------------------------------------- */
@@ -933,6 +979,15 @@ int config_load_secret(const char *path, const char *env_name,
     }
     sodium_memzero(buf, sizeof(buf));
     return rc;
+}
+
+/* "adapter NAME": a registered adapter (adapters/adapter.c). */
+static int check_adapter(const char *value, char *why, size_t whylen)
+{
+    if (adapter_find(value))
+        return RELAY_OK;
+    snprintf(why, whylen, "'%s' is not an adapter (kannel, twilio)", value);
+    return RELAY_EINVAL;
 }
 
 /* "escalate CATEGORY SECONDS": a report category (protocol.md) and 1 ..

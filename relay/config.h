@@ -22,6 +22,7 @@
 #define CONFIG_STR_MAX 256 /* longest string value, including NUL */
 #define CONFIG_LIST_MAX 16 /* most values of one list key (origin) */
 #define CONFIG_ERR_MAX 512
+#define CONFIG_ADAPTER_LINES_MAX 80 /* "NAME.KEY value" lines, all adapters */
 
 struct relay_config {
     char listen[CONFIG_STR_MAX];         /* "HOST:PORT" of HTTP+WebSocket */
@@ -63,6 +64,18 @@ struct relay_config {
     long long max_conns_per_ip; /* open WebSockets per IP */
     char origins[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* extra allowed Origins */
     int origin_count;
+    char adapters[CONFIG_LIST_MAX][CONFIG_STR_MAX]; /* "adapter NAME" */
+    int adapter_count;
+    /* Every "NAME.KEY value" line (adapter_key_valid()), kept as text for
+     * adapter_set_build(); secrets live in files named here. */
+    char adapter_lines[CONFIG_ADAPTER_LINES_MAX][CONFIG_STR_MAX];
+    int adapter_line_count;
+    int outbox_worker;               /* this process sends */
+    long long outbox_batch;          /* entries read per stream at once */
+    long long outbox_claim_idle_ms;  /* reclaim deliveries pending longer */
+    long long outbox_backoff_min_ms; /* first retry delay */
+    long long outbox_backoff_max_ms; /* retry delay ceiling */
+    long long outbox_ttl;            /* seconds delivery records live */
 };
 
 /* Fills 'cfg' with every default. Never fails (defaults are tested). */

@@ -17,6 +17,7 @@
 #include "json_strict.h"
 #include "log.h"
 #include "password.h"
+#include "outbox.h"
 #include "permissions.h"
 #include "post.h"
 #include "protocol.h"
@@ -30,7 +31,12 @@ enum api_route {
     API_POSTS,
     API_RESOLVE,
     API_CASE,
+    API_HOOK,
 };
+
+#define HOOK_BODY_MAX (64 * 1024) /* a webhook's body */
+#define HOOK_TARGET_MAX 2048      /* path and query string */
+#define HOOK_HEADERS_MAX 8
 
 struct http_request_state {
     struct relay *relay;
@@ -59,6 +65,14 @@ struct http_request_state {
     int known;    /* login exists and is enabled */
     int verified; /* password matched (thread pool result) */
     uv_work_t work;
+
+    /* webhook (/hooks/{adapter}/...) */
+    char method[8];
+    char adapter[ADAPTER_NAME_MAX + 1];
+    char *target;                    /* path and query, as received */
+    char *headers[HOOK_HEADERS_MAX]; /* "Name: value" */
+    int nheaders;
+    char ctype[64]; /* the answer's Content-Type */
 };
 
 /* A syntactically valid Argon2id hash that matches no password: unknown
@@ -117,6 +131,9 @@ static unsigned status_of(const char *code)
 static void free_state(struct http_request_state *r)
 {
     sodium_memzero(r->password, sizeof(r->password));
+    for (int i = 0; i < r->nheaders; i++)
+        free(r->headers[i]);
+    free(r->target);
     free(r->body);
     free(r->response);
     free(r);
@@ -185,7 +202,9 @@ void http_api_body(struct http_request_state *r, const void *in, size_t len)
 
     if (r->too_large)
         return;
-    if (r->len + len > (size_t)r->relay->cfg.max_frame) {
+    if (r->len + len > (r->route == API_HOOK
+                            ? (size_t)HOOK_BODY_MAX
+                            : (size_t)r->relay->cfg.max_frame)) {
         r->too_large = 1;
         return;
     }
@@ -1013,9 +1032,184 @@ int http_api_get(struct relay *relay, struct lws *wsi, const char *uri)
     return 1; /* not ours */
 }
 
+/* ---- Webhooks: /hooks/{adapter}/... ---------------------------------- */
+
+/* Stores a plain answer (not JSON) for a webhook. */
+static void answer_hook(struct http_request_state *r, unsigned status,
+                        const char *ctype, const char *body)
+{
+    char *copy = strdup(body ? body : "");
+
+    snprintf(r->ctype, sizeof(r->ctype), "%s",
+             ctype && ctype[0] ? ctype : "text/plain");
+    if (!copy)
+        status = 500;
+    answer(r, status, copy);
+}
+
+static void hook_done(void *arg, int status, const char *content_type,
+                      const char *body)
+{
+    answer_hook(arg, (unsigned)status, content_type, body);
+}
+
+static void start_hook(struct http_request_state *r)
+{
+    struct outbox_webhook_req req;
+    int rc;
+
+    if (r->too_large) {
+        answer_hook(r, 413, "text/plain", "too large\n");
+        return;
+    }
+    if (!r->relay->outbox) {
+        answer_hook(r, 404, "text/plain", "not found\n");
+        return;
+    }
+    memset(&req, 0, sizeof(req));
+    req.method = r->method;
+    req.path = r->target;
+    req.headers = (const char *const *)r->headers;
+    req.nheaders = r->nheaders;
+    req.body = r->body ? r->body : "";
+    req.body_len = r->len;
+    rc = outbox_webhook(r->relay->outbox, r->adapter, &req, hook_done, r);
+    switch (rc) {
+    case RELAY_OK:
+        return;
+    case RELAY_ENOTFOUND:
+        answer_hook(r, 404, "text/plain", "not found\n");
+        break;
+    case RELAY_EAUTH:
+        answer_hook(r, 403, "text/plain", "forbidden\n");
+        break;
+    case RELAY_EINVAL:
+        answer_hook(r, 400, "text/plain", "bad request\n");
+        break;
+    case RELAY_EUNAVAILABLE:
+        answer_hook(r, 503, "text/plain", "unavailable\n");
+        break;
+    default:
+        answer_hook(r, 500, "text/plain", "internal error\n");
+        break;
+    }
+}
+
+/* Copies one request header as "Name: value" when present. */
+static int hook_header(struct http_request_state *r, struct lws *wsi,
+                       const char *name, enum lws_token_indexes tok,
+                       const char *custom)
+{
+    int len = custom ? lws_hdr_custom_length(wsi, custom, (int)strlen(custom))
+                     : lws_hdr_total_length(wsi, tok);
+    size_t nlen = strlen(name);
+    char *h;
+
+    if (len <= 0 || r->nheaders >= HOOK_HEADERS_MAX)
+        return RELAY_OK;
+    if (len > 4096)
+        return RELAY_EINVAL;
+    h = malloc(nlen + 2 + (size_t)len + 1);
+    if (!h)
+        return RELAY_ENOMEM;
+    memcpy(h, name, nlen);
+    memcpy(h + nlen, ": ", 2);
+    if ((custom ? lws_hdr_custom_copy(wsi, h + nlen + 2, len + 1, custom,
+                                      (int)strlen(custom))
+                : lws_hdr_copy(wsi, h + nlen + 2, len + 1, tok)) < 0) {
+        free(h);
+        return RELAY_EINVAL;
+    }
+    r->headers[r->nheaders++] = h;
+    return RELAY_OK;
+}
+
+/* The request target as the provider sent (and signed) it: the path and
+ * the query string's arguments joined again with '&'. */
+static char *hook_target(struct lws *wsi, const char *uri)
+{
+    char frag[1024];
+    size_t ulen = strlen(uri);
+    size_t off;
+    char *t = malloc(HOOK_TARGET_MAX);
+
+    if (!t || ulen >= HOOK_TARGET_MAX) {
+        free(t);
+        return NULL;
+    }
+    memcpy(t, uri, ulen + 1);
+    off = ulen;
+    for (int i = 0;; i++) {
+        int n = lws_hdr_copy_fragment(wsi, frag, sizeof(frag),
+                                      WSI_TOKEN_HTTP_URI_ARGS, i);
+        if (n < 0)
+            break;
+        if (off + 1 + (size_t)n + 1 > HOOK_TARGET_MAX) {
+            free(t);
+            return NULL;
+        }
+        t[off++] = i == 0 ? '?' : '&';
+        memcpy(t + off, frag, (size_t)n);
+        off += (size_t)n;
+        t[off] = '\0';
+    }
+    return t;
+}
+
+int http_api_hook_begin(struct relay *relay, struct lws *wsi,
+                        const char *method, const char *uri,
+                        struct http_request_state **slot)
+{
+    static const struct {
+        const char *name;
+        const char *custom;
+    } hdrs[] = {
+        {"X-Twilio-Signature", "x-twilio-signature:"},
+        {"X-Kannel-From", "x-kannel-from:"},
+        {"X-Kannel-To", "x-kannel-to:"},
+        {"X-Kannel-Time", "x-kannel-time:"},
+        {"X-Kannel-Coding", "x-kannel-coding:"},
+        {"X-Kannel-SMSC", "x-kannel-smsc:"},
+    };
+    struct http_request_state *r;
+    const char *name = uri + 7; /* after "/hooks/" */
+    size_t nlen = strcspn(name, "/?");
+
+    if (strncmp(uri, "/hooks/", 7) != 0 || nlen == 0 || nlen > ADAPTER_NAME_MAX)
+        return 0;
+    r = calloc(1, sizeof(*r));
+    if (!r)
+        return 0;
+    r->relay = relay;
+    r->wsi = wsi;
+    r->route = API_HOOK;
+    snprintf(r->method, sizeof(r->method), "%s", method);
+    memcpy(r->adapter, name, nlen);
+    r->adapter[nlen] = '\0';
+    lws_get_peer_simple(wsi, r->ip, sizeof(r->ip));
+    r->target = hook_target(wsi, uri);
+    if (!r->target || hook_header(r, wsi, "Content-Type",
+                                  WSI_TOKEN_HTTP_CONTENT_TYPE, NULL) < 0) {
+        free_state(r);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(hdrs) / sizeof(hdrs[0]); i++)
+        if (hook_header(r, wsi, hdrs[i].name, WSI_TOKEN_COUNT, hdrs[i].custom) <
+            0) {
+            free_state(r);
+            return 0;
+        }
+    *slot = r;
+    return 1;
+}
+
 void http_api_complete(struct http_request_state *r)
 {
     r->busy = 1;
+    if (r->route == API_HOOK) {
+        start_hook(r);
+        return;
+    }
     if (r->too_large) {
         answer_error(r, PROTO_E_TOO_LARGE, "request body exceeds max-frame");
         return;
@@ -1038,7 +1232,8 @@ int http_api_writeable(struct http_request_state **slot)
     /* Completing the transaction lets lws reset the per-connection
      * storage that holds *slot: forget the request before answering. */
     *slot = NULL;
-    rc = http_respond(r->wsi, r->status, "application/json",
+    rc = http_respond(r->wsi, r->status,
+                      r->ctype[0] ? r->ctype : "application/json",
                       r->response ? r->response : "{}",
                       r->response ? strlen(r->response) : 2);
     free_state(r);

@@ -60,6 +60,17 @@ int http_api_get_case(struct relay *relay, struct lws *wsi, const char *uri,
 int http_api_logout(struct relay *relay, struct lws *wsi,
                     struct http_request_state **slot);
 
+/*
+ * GET or POST /hooks/{adapter}/...: a provider's webhook (delivery
+ * reports, status callbacks, incoming SMS), answered by the outbox. No
+ * token or Origin check: the adapters authenticate. Returns 1 when the
+ * request is taken (a POST's body follows; call http_api_complete() at
+ * once for a GET), 0 when it is not a webhook path or memory ran out.
+ */
+int http_api_hook_begin(struct relay *relay, struct lws *wsi,
+                        const char *method, const char *uri,
+                        struct http_request_state **slot);
+
 /* LWS_CALLBACK_HTTP_BODY. */
 void http_api_body(struct http_request_state *r, const void *in, size_t len);
 

@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <uv.h>
 
+#include "adapter.h"
 #include "areas.h"
 #include "audit.h"
 #include "bus.h"
@@ -24,9 +25,11 @@
 #include "http_api.h"
 #include "http_client.h"
 #include "log.h"
+#include "outbox.h"
 #include "relay.h"
 #include "server.h"
 #include "session.h"
+#include "sms_notify.h"
 
 static void usage(FILE *out)
 {
@@ -68,6 +71,107 @@ static void on_control(void *arg, const char *text)
 }
 
 /* Audit entries still waiting for Redis (shutdown waits for them). */
+/* An SMS reply, already stored in mo:inbox by the outbox (with the case
+ * the sender last received): a tip on that case (sms_notify.h). */
+static void on_reply(void *arg, const struct outbox_reply *r)
+{
+    sms_notify_reply(arg, r);
+}
+
+/* --check-config: the adapters are built (secret files read) and freed. */
+static int check_adapters(const struct relay_config *cfg,
+                          const char *config_path)
+{
+    const char *names[CONFIG_LIST_MAX];
+    const char *lines[CONFIG_ADAPTER_LINES_MAX];
+    struct adapter_set set;
+    char err[CONFIG_ERR_MAX];
+
+    memset(&set, 0, sizeof(set));
+    if (cfg->adapter_count == 0)
+        return RELAY_OK;
+    for (int i = 0; i < cfg->adapter_count; i++)
+        names[i] = cfg->adapters[i];
+    for (int i = 0; i < cfg->adapter_line_count; i++)
+        lines[i] = cfg->adapter_lines[i];
+    if (adapter_set_build(&set, names, cfg->adapter_count, lines,
+                          cfg->adapter_line_count, config_path, err,
+                          sizeof(err)) < 0) {
+        fprintf(stderr, "buurtrelay: %s\n", err);
+        return RELAY_ECONFIG;
+    }
+    adapter_set_destroy(&set);
+    return RELAY_OK;
+}
+
+/* Builds the adapters and the outbox when the config enables any. */
+static int start_outbox(struct relay *relay, struct adapter_set *set,
+                        const char *config_path)
+{
+    const char *names[CONFIG_LIST_MAX];
+    const char *lines[CONFIG_ADAPTER_LINES_MAX];
+    struct outbox_options o;
+    char err[CONFIG_ERR_MAX];
+    const struct relay_config *cfg = &relay->cfg;
+    long long max_timeout = 0;
+
+    memset(set, 0, sizeof(*set));
+    if (cfg->adapter_count == 0) {
+        if (cfg->adapter_line_count > 0)
+            log_warn("main", "adapter options given but no 'adapter' line: "
+                             "SMS delivery off");
+        return RELAY_OK;
+    }
+    for (int i = 0; i < cfg->adapter_count; i++)
+        names[i] = cfg->adapters[i];
+    for (int i = 0; i < cfg->adapter_line_count; i++)
+        lines[i] = cfg->adapter_lines[i];
+    if (adapter_set_build(set, names, cfg->adapter_count, lines,
+                          cfg->adapter_line_count, config_path, err,
+                          sizeof(err)) < 0) {
+        fprintf(stderr, "buurtrelay: %s\n", err);
+        return RELAY_ECONFIG;
+    }
+    for (int i = 0; i < set->n; i++)
+        if (set->in[i]->common.timeout_ms > max_timeout)
+            max_timeout = set->in[i]->common.timeout_ms;
+    outbox_options_defaults(&o);
+    o.adapters = set->in;
+    o.nadapters = set->n;
+    o.pii_key = relay->pii_key;
+    o.worker = cfg->outbox_worker;
+    o.batch = (long)cfg->outbox_batch;
+    o.timeout_ms = (long)cfg->redis_timeout_ms;
+    if (o.block_ms >= o.timeout_ms)
+        o.block_ms = o.timeout_ms / 2;
+    o.reconnect_min_ms = (long)cfg->redis_reconnect_min_ms;
+    o.reconnect_max_ms = (long)cfg->redis_reconnect_max_ms;
+    o.claim_idle_ms = (long)cfg->outbox_claim_idle_ms;
+    if (o.stale_ms <= max_timeout)
+        o.stale_ms = (long)max_timeout * 2;
+    if (o.claim_idle_ms <= max_timeout)
+        o.claim_idle_ms = (long)max_timeout * 2;
+    o.backoff_min_ms = (long)cfg->outbox_backoff_min_ms;
+    o.backoff_max_ms = (long)cfg->outbox_backoff_max_ms;
+    o.ttl_s = (long)cfg->outbox_ttl;
+    o.on_reply = on_reply;
+    o.reply_arg = relay;
+    relay->outbox =
+        outbox_create(relay->loop, relay->cfg.redis, relay->http, &o);
+    if (!relay->outbox) {
+        fprintf(stderr, "buurtrelay: cannot create the SMS outbox (check "
+                        "the adapters' timeout-ms against the Redis "
+                        "timeout)\n");
+        adapter_set_destroy(set);
+        return RELAY_ECONFIG;
+    }
+    relay->adapters = set;
+    sms_notify_start(relay);
+    log_info("main", "sms: %d adapter(s), worker %s", set->n,
+             o.worker ? "on" : "off");
+    return RELAY_OK;
+}
+
 static int audit_pending(struct relay *relay)
 {
     struct audit_stats st;
@@ -101,8 +205,14 @@ static void drain_tick(uv_timer_t *t)
     close_handle((uv_handle_t *)&relay->sigint);
     server_stop(relay);
     guard_cleanup(relay);
+    sms_notify_stop(relay);
     bus_destroy(relay->bus);
     relay->bus = NULL;
+    /* Pending enqueue and webhook callbacks run inside; its requests in
+     * flight complete when the http_client closes below. */
+    outbox_destroy(relay->outbox);
+    relay->outbox = NULL;
+    relay->adapters = NULL;
     http_client_destroy(relay->http);
     relay->http = NULL;
     case_timers_stop(relay->timers);
@@ -141,6 +251,7 @@ int main(int argc, char **argv)
     char err[CONFIG_ERR_MAX];
     enum log_level level;
     struct bus_options bo;
+    static struct adapter_set adapters;
     int opt, rc;
 
     while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
@@ -221,6 +332,11 @@ int main(int argc, char **argv)
                    "BUURTRELAY_TOKEN_KEY): the relay would refuse to start\n");
         else if (rc < 0)
             printf("warning: token key: %s\n", err);
+        if (check_adapters(&relay.cfg, config_path) < 0) {
+            free(relay.areas_geojson);
+            areas_destroy(relay.areas);
+            return 1;
+        }
         printf("%s: configuration OK\n", config_path);
         free(relay.areas_geojson);
         areas_destroy(relay.areas);
@@ -274,11 +390,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "buurtrelay: cannot create the HTTP client\n");
         return 1;
     }
-    if (server_start(&relay) < 0) {
-        fprintf(stderr, "buurtrelay: cannot listen on %s\n", relay.cfg.listen);
+    if (start_outbox(&relay, &adapters, config_path) < 0) {
         bus_destroy(relay.bus);
         http_client_destroy(relay.http);
         uv_run(relay.loop, UV_RUN_DEFAULT);
+        return 1;
+    }
+    if (server_start(&relay) < 0) {
+        fprintf(stderr, "buurtrelay: cannot listen on %s\n", relay.cfg.listen);
+        sms_notify_stop(&relay);
+        bus_destroy(relay.bus);
+        outbox_destroy(relay.outbox);
+        relay.outbox = NULL;
+        http_client_destroy(relay.http);
+        uv_run(relay.loop, UV_RUN_DEFAULT);
+        adapter_set_destroy(&adapters);
         return 1;
     }
     relay.timers = case_timers_start(&relay);
@@ -299,6 +425,7 @@ int main(int argc, char **argv)
     if (relay.lws)
         lws_context_destroy(relay.lws);
     uv_run(relay.loop, UV_RUN_DEFAULT);
+    adapter_set_destroy(&adapters);
     uv_loop_close(relay.loop);
     free(relay.areas_geojson);
     areas_destroy(relay.areas);

@@ -18,6 +18,7 @@
 #include "post_internal.h"
 #include "txn_build.h"
 #include "log.h"
+#include "sms_notify.h"
 
 #define MAX_ATTEMPTS 3
 
@@ -29,6 +30,7 @@ static void set_err(struct proto_error *err, const char *code, const char *msg)
 
 static void op_free(struct post_op *op)
 {
+    sms_notify_fire(op, 0); /* a plan not sent by now never will be */
     proto_post_cleanup(&op->post);
     cJSON_Delete(op->root);
     free(op);
@@ -69,7 +71,9 @@ static void txn_done(void *arg, int rc, const char *text, int replayed)
                 "the post was not stored; retry with the same id");
         return;
     }
+    /* SMS only for a post stored now, after its ack is on its way. */
     op->cb(op->arg, RELAY_OK, NULL, text);
+    sms_notify_fire(op, !replayed);
     op_free(op);
 }
 
@@ -224,6 +228,8 @@ static void submit_alert(struct post_op *op)
     int pending;
     cJSON *m;
     char *alert;
+    char *sms;
+    int rc;
 
     memset(&b, 0, sizeof(b));
     if (resolve_area(op, p->area, codes, PROTO_AREA_MAX, &n) < 0 ||
@@ -245,6 +251,15 @@ static void submit_alert(struct post_op *op)
     alert = txn_keep(&b, txn_msg_done(m));
     if (!alert)
         goto nomem;
+    sms = sms_notify_text("", p->title, p->body, p->instruction);
+    rc = sms_notify_compose(
+        op, !pending, case_id, codes, n, NULL,
+        op->user.role == ROLE_POLICE ? OUTBOX_URGENT : OUTBOX_ROUTINE, sms);
+    free(sms);
+    if (rc < 0) {
+        txn_free(&b);
+        return;
+    }
 
     txn_cmd(&b);
     txn_arg(&b, "HSET");

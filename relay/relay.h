@@ -29,6 +29,8 @@ struct areas;
 struct audit;
 struct ratelimit;
 struct conn_limit;
+struct outbox;
+struct adapter_set;
 
 /* Counters exported on /metrics. Plain integers: one thread. */
 struct relay_metrics {
@@ -68,7 +70,14 @@ struct relay {
     struct ratelimit *rl_logins; /* login attempts per IP */
     struct ratelimit *rl_audit;  /* denial audit entries per IP */
     struct conn_limit *conns;    /* open WebSockets per IP */
-    struct session *sessions;    /* doubly linked, all live sessions */
+    struct outbox *outbox;       /* SMS delivery; NULL: no adapter */
+    const struct adapter_set *adapters; /* with the outbox; else NULL */
+    /* Queue depths per adapter (index in adapters), polled for /metrics:
+     * urgent, routine (stream lengths), retry (zset), dead (stream). */
+    long long sms_depth[8][4];
+    uv_timer_t sms_depth_timer;
+    int sms_depth_timer_on;
+    struct session *sessions; /* doubly linked, all live sessions */
     struct relay_metrics metrics;
     int shutting_down;
     uv_signal_t sigterm, sigint;

@@ -14,6 +14,8 @@
 #include "guard.h"
 
 #include "http_api.h"
+#include "adapter.h"
+#include "outbox.h"
 #include "log.h"
 #include "protocol.h"
 #include "session.h"
@@ -30,6 +32,9 @@ static int respond_json(struct lws *wsi, unsigned status, const char *json)
 {
     return http_respond(wsi, status, "application/json", json, strlen(json));
 }
+
+static size_t outbox_metrics(struct relay *relay, char *out, size_t cap,
+                             size_t off);
 
 /* Prometheus text format, one counter or gauge per line. */
 static int respond_metrics(struct lws *wsi, struct relay *relay)
@@ -111,9 +116,73 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
         off += (size_t)n;
     off = histogram_write(&m->post_seconds, "buurtrelay_post_seconds", out,
                           sizeof(out), off);
+    off = outbox_metrics(relay, out, sizeof(out), off);
     n = (int)off;
     return http_respond(wsi, HTTP_STATUS_OK, "text/plain; version=0.0.4", out,
                         (size_t)n);
+}
+
+/* The outbox's counters, when SMS delivery is on. */
+static size_t outbox_metrics(struct relay *relay, char *out, size_t cap,
+                             size_t off)
+{
+    struct outbox_stats s;
+    int n;
+
+    if (!relay->outbox)
+        return off;
+    outbox_get_stats(relay->outbox, &s);
+    n = snprintf(out + off, cap - off,
+                 "# TYPE buurtrelay_outbox_ready gauge\n"
+                 "buurtrelay_outbox_ready %d\n"
+                 "# TYPE buurtrelay_outbox_deliveries_total counter\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"enqueued\"} %llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"duplicate\"} "
+                 "%llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"sent\"} %llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"retried\"} %llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"failed\"} %llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"dead\"} %llu\n"
+                 "buurtrelay_outbox_deliveries_total{event=\"claimed\"} %llu\n"
+                 "# TYPE buurtrelay_outbox_reports_total counter\n"
+                 "buurtrelay_outbox_reports_total %llu\n"
+                 "# TYPE buurtrelay_outbox_replies_total counter\n"
+                 "buurtrelay_outbox_replies_total %llu\n"
+                 "# TYPE buurtrelay_outbox_forged_total counter\n"
+                 "buurtrelay_outbox_forged_total %llu\n"
+                 "# TYPE buurtrelay_outbox_rate_limited_total counter\n"
+                 "buurtrelay_outbox_rate_limited_total %llu\n"
+                 "# TYPE buurtrelay_outbox_in_flight gauge\n"
+                 "buurtrelay_outbox_in_flight %lu\n",
+                 outbox_is_ready(relay->outbox), (unsigned long long)s.enqueued,
+                 (unsigned long long)s.duplicates, (unsigned long long)s.sent,
+                 (unsigned long long)s.retried, (unsigned long long)s.failed,
+                 (unsigned long long)s.dead, (unsigned long long)s.claimed,
+                 (unsigned long long)s.reports, (unsigned long long)s.replies,
+                 (unsigned long long)s.forged,
+                 (unsigned long long)s.rate_limited, s.in_flight);
+    if (n > 0 && off + (size_t)n < cap)
+        off += (size_t)n;
+    if (!relay->adapters)
+        return off;
+    n = snprintf(out + off, cap - off,
+                 "# TYPE buurtrelay_outbox_queue_depth gauge\n");
+    if (n > 0 && off + (size_t)n < cap)
+        off += (size_t)n;
+    for (int i = 0; i < relay->adapters->n && i < 8; i++) {
+        static const char *const q[4] = {"urgent", "routine", "retry", "dead"};
+
+        for (int w = 0; w < 4; w++) {
+            n = snprintf(out + off, cap - off,
+                         "buurtrelay_outbox_queue_depth{adapter=\"%s\","
+                         "queue=\"%s\"} %lld\n",
+                         relay->adapters->in[i]->ops->name, q[w],
+                         relay->sms_depth[i][w]);
+            if (n > 0 && off + (size_t)n < cap)
+                off += (size_t)n;
+        }
+    }
+    return off;
 }
 
 static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
@@ -121,6 +190,9 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     char uri[256];
 
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_POST_URI) > 0) {
+        if (strncmp(uri, "/hooks/", 7) == 0 &&
+            http_api_hook_begin(relay, wsi, "POST", uri, &pss->http))
+            return 0; /* the body follows */
         if (http_api_begin(relay, wsi, uri, &pss->http))
             return 0; /* the body follows */
         return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
@@ -135,6 +207,13 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_GET_URI) <= 0)
         return respond_json(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED,
                             "{\"error\":\"method not allowed\"}");
+    if (strncmp(uri, "/hooks/", 7) == 0) {
+        if (!http_api_hook_begin(relay, wsi, "GET", uri, &pss->http))
+            return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
+                                "{\"error\":\"not found\"}");
+        http_api_complete(pss->http);
+        return 0;
+    }
     if (strncmp(uri, "/api/v1/cases/", 14) == 0)
         return http_api_get_case(relay, wsi, uri, &pss->http);
     if (strncmp(uri, "/api/", 5) == 0) {
@@ -152,11 +231,17 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
         if (relay->shutting_down)
             snprintf(status, sizeof(status),
                      "{\"ready\":false,\"shutting_down\":true}");
-        return respond_json(wsi,
-                            bus_is_ready(relay->bus) && !relay->shutting_down
-                                ? HTTP_STATUS_OK
-                                : HTTP_STATUS_SERVICE_UNAVAILABLE,
-                            status);
+        if (relay->outbox && !outbox_is_ready(relay->outbox) &&
+            !relay->shutting_down)
+            snprintf(status, sizeof(status),
+                     "{\"ready\":false,\"outbox\":\"redis not ready\"}");
+        return respond_json(
+            wsi,
+            bus_is_ready(relay->bus) && !relay->shutting_down &&
+                    (!relay->outbox || outbox_is_ready(relay->outbox))
+                ? HTTP_STATUS_OK
+                : HTTP_STATUS_SERVICE_UNAVAILABLE,
+            status);
     }
     if (strcmp(uri, "/metrics") == 0)
         return respond_metrics(wsi, relay);
@@ -357,7 +442,7 @@ static struct lws_protocols protocols[] = {
 };
 
 /* Paths answered by the callback; everything else is a static file. */
-static struct lws_http_mount mounts[5];
+static struct lws_http_mount mounts[6];
 static lws_retry_bo_t retry_policy;
 
 static void lws_log_emit(int level, const char *line)
@@ -373,23 +458,23 @@ int server_start(struct relay *relay)
 {
     struct lws_context_creation_info info;
     static const char *const cb_paths[] = {"/healthz", "/readyz", "/metrics",
-                                           "/api"};
+                                           "/api", "/hooks"};
     void *foreign_loops[1];
 
     lws_set_log_level(LLL_ERR, lws_log_emit);
     memset(mounts, 0, sizeof(mounts));
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         mounts[i].mount_next = &mounts[i + 1];
         mounts[i].mountpoint = cb_paths[i];
         mounts[i].mountpoint_len = (unsigned char)strlen(cb_paths[i]);
         mounts[i].origin = PROTO_SUBPROTOCOL;
         mounts[i].origin_protocol = LWSMPRO_CALLBACK;
     }
-    mounts[4].mountpoint = "/";
-    mounts[4].mountpoint_len = 1;
-    mounts[4].origin = relay->cfg.web_root;
-    mounts[4].def = "index.html";
-    mounts[4].origin_protocol = LWSMPRO_FILE;
+    mounts[5].mountpoint = "/";
+    mounts[5].mountpoint_len = 1;
+    mounts[5].origin = relay->cfg.web_root;
+    mounts[5].def = "index.html";
+    mounts[5].origin_protocol = LWSMPRO_FILE;
 
     memset(&retry_policy, 0, sizeof(retry_policy));
     retry_policy.secs_since_valid_ping = (uint16_t)relay->cfg.ping_interval;

@@ -61,7 +61,7 @@ static const char create_script[] = USER_STORE_LUA_COUNT
     "if KEYS[3] then redis.call('SET', KEYS[3], ARGV[1]) end\n"
     "local f = {}\n"
     "for i = 2, #ARGV - 1, 2 do f[ARGV[i]] = ARGV[i + 1] end\n"
-    "count(f.role, f.buurten, f.phone ~= nil, 1)\n"
+    "count(ARGV[1], f.role, f.buurten, f.phone ~= nil, 1)\n"
     "return 0\n";
 
 /*
@@ -74,7 +74,9 @@ static const char raise_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
     "if ARGV[2] == '1' then\n"
     "  local u = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
     " 'counted')\n"
-    "  if u[4] ~= '0' then count(u[1], u[2], u[3] ~= false, -1) end\n"
+    "  if u[4] ~= '0' then\n"
+    "    count(string.sub(KEYS[1], 6), u[1], u[2], u[3] ~= false, -1)\n"
+    "  end\n"
     "  redis.call('HSET', KEYS[1], 'disabled', '1', 'counted', '0')\n"
     "end\n"
     "revoke(KEYS[1], ARGV[1])\n"
@@ -88,7 +90,9 @@ static const char enable_script[] = USER_STORE_LUA_COUNT
     "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end\n"
     "local u = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
     " 'counted')\n"
-    "if u[4] == '0' then count(u[1], u[2], u[3] ~= false, 1) end\n"
+    "if u[4] == '0' then\n"
+    "  count(string.sub(KEYS[1], 6), u[1], u[2], u[3] ~= false, 1)\n"
+    "end\n"
     "redis.call('HSET', KEYS[1], 'disabled', '0', 'counted', '1')\n"
     "return 1\n";
 
@@ -135,8 +139,8 @@ static const char update_script[] = USER_STORE_LUA_COUNT LUA_REVOKE
     "local has = mode == 'set' or (mode == 'keep' and had)\n"
     "local counted = cur[5] ~= '0'\n"
     "if counted then\n"
-    "  count(cur[1], cur[2], had, -1)\n"
-    "  count(ARGV[8], ARGV[9], has, 1)\n"
+    "  count(id, cur[1], cur[2], had, -1)\n"
+    "  count(id, ARGV[8], ARGV[9], has, 1)\n"
     "end\n"
     "redis.call('HSET', u, 'role', ARGV[8], 'buurten', ARGV[9], 'wijken',"
     " ARGV[10], 'counted', counted and '1' or '0')\n"
@@ -1103,4 +1107,78 @@ int user_store_addresses_open(const unsigned char pii_key[PII_KEY_BYTES],
         rc = user_store_addresses_split(plain, out, n);
     sodium_memzero(plain, sizeof(plain));
     return rc;
+}
+
+/* ---- SMS recipients ------------------------------------------------------ */
+
+/*
+ * KEYS[1] user:{id}. Adds a counted account with a phone to the
+ * sms:buurt sets of its buurten (SADD: repeating it changes nothing); the
+ * counters are left alone. Returns the number of ids added.
+ */
+static const char sms_rebuild_script[] =
+    "if redis.call('TYPE', KEYS[1]).ok ~= 'hash' then return 0 end\n"
+    "local u = redis.call('HMGET', KEYS[1], 'role', 'buurten', 'phone',"
+    " 'counted')\n"
+    "if (u[1] ~= 'resident' and u[1] ~= 'beheerder') or not u[3] or"
+    " u[4] == '0' then return 0 end\n"
+    "local id, n = string.sub(KEYS[1], 6), 0\n"
+    "for code in string.gmatch(u[2] or '', 'BU%d+') do\n"
+    "  n = n + redis.call('SADD', 'sms:buurt:' .. code, id)\n"
+    "end\n"
+    "return n\n";
+
+int user_store_sms_rebuild(redisContext *c, size_t *added)
+{
+    char cursor[32] = "0";
+    const char *argv[6];
+    size_t lens[6];
+
+    if (!c || !added)
+        return RELAY_EINVAL;
+    *added = 0;
+    do {
+        redisReply *r;
+        int rc = RELAY_OK;
+
+        arg_set(argv, lens, 0, "SCAN");
+        arg_set(argv, lens, 1, cursor);
+        arg_set(argv, lens, 2, "MATCH");
+        arg_set(argv, lens, 3, "user:*");
+        arg_set(argv, lens, 4, "COUNT");
+        arg_set(argv, lens, 5, "500");
+        r = command(c, 6, argv, lens);
+        if (!r)
+            return RELAY_EUNAVAILABLE;
+        if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+            r->element[0]->type != REDIS_REPLY_STRING ||
+            r->element[0]->len >= sizeof(cursor) ||
+            r->element[1]->type != REDIS_REPLY_ARRAY) {
+            freeReplyObject(r);
+            return RELAY_EUNAVAILABLE;
+        }
+        memcpy(cursor, r->element[0]->str, r->element[0]->len + 1);
+        for (size_t i = 0; rc == RELAY_OK && i < r->element[1]->elements; i++) {
+            const redisReply *k = r->element[1]->element[i];
+            redisReply *s;
+
+            if (k->type != REDIS_REPLY_STRING || strchr(k->str + 5, ':'))
+                continue; /* user:{id} only, not user:{id}:... */
+            arg_set(argv, lens, 0, "EVAL");
+            arg_set(argv, lens, 1, sms_rebuild_script);
+            arg_set(argv, lens, 2, "1");
+            arg_set(argv, lens, 3, k->str);
+            s = command(c, 4, argv, lens);
+            if (!s)
+                rc = RELAY_EUNAVAILABLE;
+            else if (s->type == REDIS_REPLY_INTEGER && s->integer > 0)
+                *added += (size_t)s->integer;
+            if (s)
+                freeReplyObject(s);
+        }
+        freeReplyObject(r);
+        if (rc < 0)
+            return rc;
+    } while (strcmp(cursor, "0") != 0);
+    return RELAY_OK;
 }

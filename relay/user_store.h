@@ -44,6 +44,8 @@
  *   idx:phone:{index}     string -> {id}; {index} = pii_blind_index() of
  *                         the E.164 number: 64 lowercase hex digits. One
  *                         account per phone number.
+ *   sms:buurt:{code}      set of the ids counted in sms there (the SMS
+ *                         recipients of an appeal), kept with the counters
  *   stats:buurt:{code}    hash ws / sms / chat: residents (and beheerders)
  *                         of the buurt reachable per channel (areas API,
  *                         reach counts). Kept exact, see COUNTERS below.
@@ -150,19 +152,27 @@
 #define USER_ADDRESSES_TEXT_MAX 256
 
 /*
- * The Lua function count(role, buurten, has_phone, d) adding d (1 or -1)
- * times an account's contribution to stats:buurt (see COUNTERS above):
- * role and buurten as stored (buurten may be false, i.e. absent),
- * has_phone a boolean. Every script that moves the counters begins with
- * this text, so the rule lives in one place (avg.c's erase uses it too).
+ * The Lua function count(id, role, buurten, has_phone, d) adding d (1 or
+ * -1) times an account's contribution to stats:buurt (see COUNTERS
+ * above): role and buurten as stored (buurten may be false, i.e. absent),
+ * has_phone a boolean. With a phone it also adds the id to (d = 1) or
+ * removes it from (d = -1) the set sms:buurt:{code} of each buurt: the
+ * SMS recipients of an appeal there (post.c). Every script that moves
+ * the counters begins with this text, so the rule lives in one place
+ * (avg.c's erase uses it too).
  */
 #define USER_STORE_LUA_COUNT                                                   \
-    "local function count(role, buurten, has_phone, d)\n"                      \
+    "local function count(id, role, buurten, has_phone, d)\n"                  \
     "  if role ~= 'resident' and role ~= 'beheerder' then return end\n"        \
     "  for code in string.gmatch(buurten or '', 'BU%d+') do\n"                 \
     "    redis.call('HINCRBY', 'stats:buurt:' .. code, 'ws', d)\n"             \
     "    if has_phone then\n"                                                  \
     "      redis.call('HINCRBY', 'stats:buurt:' .. code, 'sms', d)\n"          \
+    "      if d > 0 then\n"                                                    \
+    "        redis.call('SADD', 'sms:buurt:' .. code, id)\n"                   \
+    "      else\n"                                                             \
+    "        redis.call('SREM', 'sms:buurt:' .. code, id)\n"                   \
+    "      end\n"                                                              \
     "    end\n"                                                                \
     "  end\n"                                                                  \
     "end\n"
@@ -449,5 +459,12 @@ int user_store_addresses_open(const unsigned char pii_key[PII_KEY_BYTES],
  * revoked; RELAY_EUNAVAILABLE / RELAY_EINTERNAL as usual.
  */
 int user_store_token_valid(redisContext *c, const struct token_claims *claims);
+
+/*
+ * Adds every counted account with a phone to the sms:buurt sets of its
+ * buurten (accounts stored before the sets existed); *added = ids added.
+ * Safe to repeat. RELAY_EUNAVAILABLE.
+ */
+int user_store_sms_rebuild(redisContext *c, size_t *added);
 
 #endif

@@ -6,11 +6,11 @@
 // credentials, status callbacks signed exactly as Twilio signs (checked
 // with the example from Twilio's security docs), forged ones not.
 //
-// Part 2 needs the outbox wired into the daemon (relay/outbox.h: config
-// keys "adapter kannel", "kannel.*", "twilio.*", webhooks at
-// /hooks/{adapter}/..., post.c enqueueing appeals for residents with a
-// phone): skipped until then with { skip: 'needs daemon wiring' }. The
-// tests are written against the Redis data model of relay/outbox.h.
+// Part 2 runs through the daemon (relay/outbox.h: config keys "adapter
+// kannel", "kannel.*", "twilio.*", webhooks at /hooks/{adapter}/...,
+// post.c enqueueing appeals for residents with a phone; Kannel suite
+// skipped only when Kannel is not installed). The tests are written
+// against the Redis data model of relay/outbox.h.
 
 import http from 'node:http';
 import assert from 'node:assert/strict';
@@ -21,7 +21,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 
 import {
-    test, freePort, startRedis, startRelay, makeUser, connect, alert, redisCommand, tempDir,
+    test, freePort, startRedis, makeUser, connect, alert, redisCommand, tempDir, ctl,
+    RELAY_BIN, SRC, childEnv, spawnTracked, stopTracked, waitForStatus, writeConfig,
 } from './harness.mjs';
 import { kannelMissing, startKannel } from './kannel.mjs';
 import { startTwilioSim, twilioSignature } from './sms_sim.mjs';
@@ -145,12 +146,40 @@ describe('twilio simulator', () => {
 // for its options; secrets in files.
 
 const B1 = 'BU01060101';
-const WIRING = 'needs daemon wiring';
+// One SMS part: fakesmsc logs every part of a concatenated SMS as its own
+// message, and these tests count messages per recipient.
+const SHORT = 'Blauwe jas, grijze pet. Gezien? Bel 112.';
 
 function secretFile(dir, name, value) {
     const f = path.join(dir, name);
     writeFileSync(f, `${value}\n`, { mode: 0o600 });
     return f;
+}
+
+// The relay on a port chosen beforehand (providers must know the relay's
+// URL before it starts): harness.startRelay() picks its own port.
+async function startRelay({ redisUrl, extraConfig, port }) {
+    const config = writeConfig(extraConfig);
+    const proc = spawnTracked(`buurtrelay :${port}`, RELAY_BIN, [
+        '--config', config, '--listen', `127.0.0.1:${port}`, '--redis', redisUrl,
+    ], { cwd: SRC, env: childEnv() });
+    const http = `http://127.0.0.1:${port}`;
+    try {
+        await waitForStatus(`${http}/readyz`, 200, { timeoutMs: 10000, proc });
+    } catch (e) {
+        await stopTracked(proc, 'SIGKILL');
+        throw new Error(`buurtrelay :${port} not ready: ${e.message}\n${proc.logs()}`);
+    }
+    return {
+        port, config: extraConfig, url: `ws://127.0.0.1:${port}/ws`, http, proc,
+        logs: proc.logs, stop: (signal = 'SIGTERM') => stopTracked(proc, signal),
+    };
+}
+
+// The case's event log has a tip by 'userId' (a reply made into a tip).
+async function hasTip(redis, caseId, userId) {
+    const events = await redisCommand(redis.port, ['XRANGE', `case:${caseId}:events`, '-', '+']);
+    return events.some(([, f]) => f.includes('tip') && f.some((v) => String(v).includes(userId)));
 }
 
 async function redisHash(redis, key) {
@@ -170,7 +199,7 @@ async function waitFor(what, fn, timeoutMs = 20000) {
     }
 }
 
-describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }, () => {
+describe('sms through kannel and the relay', { skip: kannelMissing() ?? false }, () => {
     const TOKEN = `kt_${randomBytes(12).toString('hex')}`;
     let redis;
     let relay;
@@ -185,7 +214,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
         kannel = await startKannel({ relayUrl: `http://127.0.0.1:${relayPort}`, webhookToken: TOKEN });
         relay = await startRelay({
             redisUrl: redis.url,
-            args: ['--listen', `127.0.0.1:${relayPort}`],
+            port: relayPort,
             extraConfig: [
                 'adapter kannel',
                 `kannel.sendsms-url ${kannel.sendsmsUrl}`,
@@ -203,7 +232,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
 
     test('an appeal reaches every SMS recipient exactly once, with delivery reports', async () => {
         const pol = await connect(relay.url, { token: police.token });
-        const ack = await pol.postOk('sms-appeal-1', alert([B1]));
+        const ack = await pol.postOk('sms-appeal-1', alert([B1], { body: SHORT }));
         const got = await kannel.waitReceived(residents.length);
         const to = got.map((m) => m.to).sort();
         assert.deepEqual(to, residents.map((_, i) => `+3161234560${i}`).sort());
@@ -217,7 +246,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
         const before = kannel.received().length;
         await kannel.stopSmsc();
         const pol = await connect(relay.url, { token: police.token });
-        await pol.postOk('sms-appeal-2', alert([B1], { title: 'Vermist: vrouw 80' }));
+        await pol.postOk('sms-appeal-2', alert([B1], { title: 'Vermist: vrouw 80', body: SHORT }));
         await delay(1500);
         await kannel.startSmsc();
         await kannel.waitReceived(before + residents.length);
@@ -228,7 +257,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
         const before = kannel.received().length;
         await kannel.stopSmsc();
         const pol = await connect(relay.url, { token: police.token });
-        await pol.postOk('sms-appeal-3', alert([B1], { title: 'Vermist: kind 7' }));
+        await pol.postOk('sms-appeal-3', alert([B1], { title: 'Vermist: kind 7', body: SHORT }));
         await delay(1500);
         await kannel.killBearerbox();
         await kannel.restartBoxes();
@@ -239,13 +268,16 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
 
     test('an SMS reply becomes a tip at the case the resident last received', async () => {
         const pol = await connect(relay.url, { token: police.token });
-        const ack = await pol.postOk('sms-appeal-4', alert([B1], { title: 'Vermist: man 60' }));
+        const ack = await pol.postOk('sms-appeal-4', alert([B1], { title: 'Vermist: man 60', body: SHORT }));
         await kannel.waitReceived(kannel.received().length + residents.length);
+        // A reply is about the case whose SMS last reached the sender.
+        await waitFor('dlv:last', async () => (await redisCommand(redis.port, ['GET', `dlv:last:${residents[0].id}`])) === ack.case);
         await kannel.sendMo('31612345600', 'Gezien bij het station');
         await waitFor('the tip', async () => {
             const inbox = await redisCommand(redis.port, ['XRANGE', 'mo:inbox', '-', '+']);
             return inbox.some(([, f]) => f.includes(ack.case) && f.includes(residents[0].id));
         });
+        await waitFor('the tip on the case', () => hasTip(redis, ack.case, residents[0].id));
         pol.close();
     });
 
@@ -253,7 +285,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
         await relay.stop();
         await kannel.sendMo('31612345601', 'Tweede tip');
         await delay(1000);
-        relay = await startRelay({ redisUrl: redis.url, extraConfig: relay.config, args: ['--listen', `127.0.0.1:${relay.port}`] });
+        relay = await startRelay({ redisUrl: redis.url, extraConfig: relay.config, port: relay.port });
         await waitFor('the late tip', async () => {
             const inbox = await redisCommand(redis.port, ['XRANGE', 'mo:inbox', '-', '+']);
             return inbox.some(([, f]) => f.includes(residents[1].id));
@@ -271,7 +303,7 @@ describe('sms through kannel and the relay', { skip: kannelMissing() ?? WIRING }
     });
 });
 
-describe('sms through the twilio simulator and the relay', { skip: WIRING }, () => {
+describe('sms through the twilio simulator and the relay', () => {
     let redis;
     let relay;
     let sim;
@@ -285,7 +317,7 @@ describe('sms through the twilio simulator and the relay', { skip: WIRING }, () 
         const relayPort = await freePort();
         relay = await startRelay({
             redisUrl: redis.url,
-            args: ['--listen', `127.0.0.1:${relayPort}`],
+            port: relayPort,
             extraConfig: [
                 'adapter twilio',
                 `twilio.api-url ${sim.url}`,
@@ -348,12 +380,91 @@ describe('sms through the twilio simulator and the relay', { skip: WIRING }, () 
     });
 
     test('an SMS reply through Twilio becomes a tip at the right case', async () => {
+        const n = sim.messages.length;
         const ack = await appeal('tw-reply', { title: 'Vermist: man 73' });
-        await sim.waitMessages(sim.messages.length);
+        await sim.waitMessages(n + 1);
+        // A reply is about the case whose SMS last reached the sender.
+        await waitFor('dlv:last', async () => (await redisCommand(redis.port, ['GET', `dlv:last:${resident.id}`])) === ack.case);
         const r = await sim.sendMo({ url: `${relay.http}/hooks/twilio/mo`, from: resident ? '+31612345678' : '', body: 'Gezien!' });
         assert.equal(r.status, 200);
         assert.match(r.contentType, /xml/);
         const inbox = await redisCommand(redis.port, ['XRANGE', 'mo:inbox', '-', '+']);
         assert.ok(inbox.some(([, f]) => f.includes(ack.case)));
+        await waitFor('the tip on the case', () => hasTip(redis, ack.case, resident.id));
+    });
+
+    test('/readyz includes the outbox; /metrics shows deliveries and queue depths', async () => {
+        const ready = await fetch(`${relay.http}/readyz`);
+        assert.equal(ready.status, 200);
+        const text = await waitFor('queue depths', async () => {
+            const t = await (await fetch(`${relay.http}/metrics`)).text();
+            return t.includes('buurtrelay_outbox_queue_depth{adapter="twilio",queue="urgent"}') && t;
+        });
+        assert.match(text, /buurtrelay_outbox_ready 1/);
+        assert.match(text, /buurtrelay_outbox_deliveries_total\{event="sent"\} [1-9]/);
+        assert.match(text, /buurtrelay_outbox_forged_total [1-9]/);
+    });
+});
+
+// The SMS recipients of a buurt (sms:buurt:{code}) move with the counters
+// in every account change, and an erase takes the person's SMS traces.
+describe('sms recipients follow the accounts', () => {
+    let redis;
+
+    before(async () => {
+        redis = await startRedis();
+    });
+
+    const members = async (code) => (await redisCommand(redis.port, ['SMEMBERS', `sms:buurt:${code}`])).sort();
+    const ok = async (args) => {
+        const r = await ctl(args, { redisUrl: redis.url });
+        assert.equal(r.code, 0, r.stderr);
+    };
+
+    test('create, set, disable, enable, erase', async () => {
+        const B2 = 'BU01060102';
+        const a = await makeUser({ role: 'resident', buurten: [B1], phone: '+31612340001', redisUrl: redis.url });
+        const b = await makeUser({ role: 'resident', buurten: [B1], redisUrl: redis.url });
+        assert.deepEqual(await members(B1), [a.id]);
+        await ok(['user', 'set', '--login', b.login, '--phone', '+31612340002']);
+        assert.deepEqual(await members(B1), [a.id, b.id].sort());
+        await ok(['user', 'set', '--login', a.login, '--buurt', B2]);
+        assert.deepEqual(await members(B1), [b.id]);
+        assert.deepEqual(await members(B2), [a.id]);
+        await ok(['user', 'disable', '--login', a.login]);
+        assert.deepEqual(await members(B2), []);
+        await ok(['user', 'enable', '--login', a.login]);
+        assert.deepEqual(await members(B2), [a.id]);
+        await ok(['user', 'set', '--login', b.login, '--no-phone']);
+        assert.deepEqual(await members(B1), []);
+        const stats = await redisCommand(redis.port, ['HGET', `stats:buurt:${B2}`, 'sms']);
+        assert.equal(stats, '1');
+        // the person's SMS traces: a reply in mo:inbox, the last case
+        await redisCommand(redis.port, ['XADD', 'mo:inbox', '*', 'a', 'kannel', 'u', a.id, 'c', 'c1', 'p', 'x', 'x', 'hoi']);
+        await redisCommand(redis.port, ['XADD', 'mo:inbox', '*', 'a', 'kannel', 'u', '', 'c', '', 'p', 'y', 'x', 'ander']);
+        await redisCommand(redis.port, ['SET', `dlv:last:${a.id}`, 'c1']);
+        const exp = await ctl(['export', '--login', a.login], { redisUrl: redis.url });
+        assert.equal(exp.code, 0, exp.stderr);
+        const doc = JSON.parse(exp.stdout);
+        assert.deepEqual(doc.sms.buurten, [B2]);
+        assert.equal(doc.sms.last_case, 'c1');
+        assert.deepEqual(doc.sms.replies.map((r) => r.text), ['hoi']);
+        await ok(['erase', '--login', a.login]);
+        assert.deepEqual(await members(B2), []);
+        assert.equal(await redisCommand(redis.port, ['HGET', `stats:buurt:${B2}`, 'sms']), '0');
+        const inbox = await redisCommand(redis.port, ['XRANGE', 'mo:inbox', '-', '+']);
+        assert.equal(inbox.length, 1);
+        assert.ok(!inbox[0][1].includes(a.id));
+        assert.equal(await redisCommand(redis.port, ['EXISTS', `dlv:last:${a.id}`]), 0);
+    });
+
+    test('sms rebuild fills the sets for accounts stored before them', async () => {
+        const c = await makeUser({ role: 'resident', buurten: [B1], phone: '+31612340003', redisUrl: redis.url });
+        await makeUser({ role: 'resident', buurten: [B1], redisUrl: redis.url });
+        await redisCommand(redis.port, ['DEL', `sms:buurt:${B1}`]);
+        const r = await ctl(['sms', 'rebuild'], { redisUrl: redis.url });
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /1 added/);
+        assert.deepEqual(await members(B1), [c.id]);
     });
 });

@@ -320,6 +320,49 @@ static void test_cross_checks(void **state)
     assert_int_equal(parse(&cfg, "redis-reconnect-min-ms 5000\n"), RELAY_OK);
 }
 
+/* "adapter NAME" lines, adapter options kept as text, outbox keys. */
+static void test_adapters_and_outbox(void **state)
+{
+    struct relay_config cfg;
+    char text[CONFIG_ADAPTER_LINES_MAX * 24 + 64];
+    size_t off = 0;
+
+    assert_int_equal(parse(&cfg, ""), RELAY_OK);
+    assert_int_equal(cfg.adapter_count, 0);
+    assert_int_equal(cfg.adapter_line_count, 0);
+    assert_int_equal(cfg.outbox_worker, 1);
+    assert_int_equal(cfg.outbox_batch, 16);
+    assert_int_equal(cfg.outbox_claim_idle_ms, 60000);
+    assert_int_equal(cfg.outbox_backoff_min_ms, 1000);
+    assert_int_equal(cfg.outbox_backoff_max_ms, 300000);
+    assert_int_equal(cfg.outbox_ttl, 604800);
+    assert_int_equal(parse(&cfg, "adapter kannel\nadapter twilio\n"
+                                 "kannel.from   3197010000001  \n"
+                                 "twilio.timeout-ms 1000\n"
+                                 "outbox-worker no\noutbox-batch 4\n"),
+                     RELAY_OK);
+    assert_int_equal(cfg.adapter_count, 2);
+    assert_string_equal(cfg.adapters[1], "twilio");
+    assert_int_equal(cfg.adapter_line_count, 2);
+    assert_string_equal(cfg.adapter_lines[0], "kannel.from 3197010000001");
+    assert_string_equal(cfg.adapter_lines[1], "twilio.timeout-ms 1000");
+    assert_int_equal(cfg.outbox_worker, 0);
+    assert_int_equal(cfg.outbox_batch, 4);
+    /* values are checked when the adapters are built, names here */
+    expect_error("adapter sms77\n",
+                 "t.conf:1: adapter: 'sms77' is not an adapter (kannel, "
+                 "twilio)");
+    expect_error("kannel.nonsense 1\n", "t.conf:1: unknown key "
+                                        "'kannel.nonsense'");
+    expect_error("outbox-backoff-min-ms 5000\noutbox-backoff-max-ms 4000\n",
+                 "t.conf:2: outbox-backoff-min-ms 5000 must be at most "
+                 "outbox-backoff-max-ms 4000");
+    for (int i = 0; i <= CONFIG_ADAPTER_LINES_MAX; i++)
+        off += (size_t)snprintf(text + off, sizeof(text) - off,
+                                "kannel.from 31%d\n", i);
+    assert_int_equal(parse(&cfg, text), RELAY_ECONFIG);
+}
+
 static void test_config_set(void **state)
 {
     struct relay_config cfg;
@@ -749,7 +792,7 @@ static void test_sample_config_parses(void **state)
         }
     }
     fclose(f);
-    assert_int_equal(keys, 35);
+    assert_int_equal(keys, 41);
 }
 
 int main(void)
@@ -767,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_list_append_and_overflow),
         cmocka_unit_test(test_crlf_and_comments),
         cmocka_unit_test(test_cross_checks),
+        cmocka_unit_test(test_adapters_and_outbox),
         cmocka_unit_test(test_config_set),
         cmocka_unit_test(test_parse_failure_leaves_cfg),
         cmocka_unit_test(test_load_file),
