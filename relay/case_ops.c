@@ -114,9 +114,10 @@ static char *appeal_text(const char *alert)
     if (!a)
         return NULL;
     t = sms_notify_text(
-        "", cJSON_GetStringValue(cJSON_GetObjectItem(a, "title")),
-        cJSON_GetStringValue(cJSON_GetObjectItem(a, "body")),
-        cJSON_GetStringValue(cJSON_GetObjectItem(a, "instruction")));
+        "", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "title")),
+        cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "body")),
+        cJSON_GetStringValue(
+            cJSON_GetObjectItemCaseSensitive(a, "instruction")));
     cJSON_Delete(a);
     return t;
 }
@@ -423,7 +424,7 @@ void on_status(struct post_op *op, const struct case_rec *c,
 
         snprintf(suffix, sizeof(suffix), "-s%s", c->version);
         if (sms_compose(op, c, b, suffix, NULL, 0, c->owner, OUTBOX_ROUTINE,
-                        sms_notify_text("Uw melding: ", case_state_name(to),
+                        sms_notify_text("Uw melding: ", case_state_label_nl(to),
                                         p->note, NULL)) < 0)
             return;
     }

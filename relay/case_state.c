@@ -103,6 +103,27 @@ const char *case_state_name(enum case_state state)
     return "unknown";
 }
 
+const char *case_state_label_nl(enum case_state state)
+{
+    static const char *const labels[] = {
+        [CS_PENDING_APPROVAL] = "wacht op goedkeuring",
+        [CS_ACTIVE] = "actief",
+        [CS_CLOSED] = "afgesloten",
+        [CS_NEW] = "nieuw",
+        [CS_ACKNOWLEDGED] = "ontvangen",
+        [CS_IN_PROGRESS] = "in behandeling",
+        [CS_RESOLVED] = "afgehandeld",
+        [CS_REFERRED] = "doorverwezen",
+        [CS_NO_ACTION] = "geen actie",
+        [CS_DUPLICATE] = "al gemeld",
+        [CS_REOPENED] = "heropend",
+    };
+
+    if ((unsigned)state < sizeof(labels) / sizeof(*labels) && labels[state])
+        return labels[state];
+    return "onbekend";
+}
+
 int case_state_is_closed(enum case_state state)
 {
     return state == CS_CLOSED || (S(state) & CLOSED_REPORT) != 0;

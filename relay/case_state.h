@@ -56,6 +56,10 @@ const char *case_state_name(enum case_state state);
  * resolved/referred/no_action/duplicate report). */
 int case_state_is_closed(enum case_state state);
 
+/* The state as residents read it, in Dutch ("in behandeling"); for texts
+ * such as SMS where the wire name would mean nothing. */
+const char *case_state_label_nl(enum case_state state);
+
 /*
  * May 'op' happen to a case of 'kind' in state 'from'? For
  * CASE_OP_STATUS 'target' is the requested state (ignored otherwise).

@@ -21,6 +21,9 @@ static void test_names_round_trip(void **state)
     assert_int_equal(case_state_parse("", &x), RELAY_EINVAL);
     assert_string_equal(case_state_name(0), "unknown");
     assert_string_equal(case_kind_name(CASE_REPORT), "report");
+    assert_string_equal(case_state_label_nl(CS_IN_PROGRESS), "in behandeling");
+    assert_string_equal(case_state_label_nl(CS_RESOLVED), "afgehandeld");
+    assert_string_equal(case_state_label_nl(0), "onbekend");
 }
 
 static void test_appeal_life(void **state)
