@@ -163,6 +163,32 @@ static void answer_error(struct http_request_state *r, const char *code,
                              -1));
 }
 
+/* Keeps the Authorization header for the request (ignored if too long
+ * to be a token). */
+static void copy_authz(struct http_request_state *r, struct lws *wsi)
+{
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
+        (int)sizeof(r->authz))
+        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
+                     WSI_TOKEN_HTTP_AUTHORIZATION);
+}
+
+/* Verifies "Bearer <token>" (signature, audience, expiry; revocation is
+ * auth_load's). Answers 401 and returns -1 when it is not valid. */
+static int bearer_claims(struct http_request_state *r,
+                         struct token_claims *claims)
+{
+    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
+        token_verify(r->relay->token_key, r->authz + 7,
+                     r->relay->cfg.token_audience, (int64_t)time(NULL),
+                     claims) < 0) {
+        answer_error(r, PROTO_E_UNAUTHORIZED,
+                     "expected Authorization: Bearer <valid token>");
+        return -1;
+    }
+    return 0;
+}
+
 int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
                    struct http_request_state **slot)
 {
@@ -184,10 +210,7 @@ int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
     r->wsi = wsi;
     r->route = route;
     lws_get_peer_simple(wsi, r->ip, sizeof(r->ip));
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
-        (int)sizeof(r->authz))
-        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
-                     WSI_TOKEN_HTTP_AUTHORIZATION);
+    copy_authz(r, wsi);
     if (lws_hdr_custom_length(wsi, "idempotency-key:", 16) > 0 &&
         lws_hdr_custom_length(wsi, "idempotency-key:", 16) <= PROTO_REF_MAX)
         lws_hdr_custom_copy(wsi, r->idem, sizeof(r->idem),
@@ -488,14 +511,8 @@ static void start_post(struct http_request_state *r)
 {
     struct token_claims claims;
 
-    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
-        token_verify(r->relay->token_key, r->authz + 7,
-                     r->relay->cfg.token_audience, (int64_t)time(NULL),
-                     &claims) < 0) {
-        answer_error(r, PROTO_E_UNAUTHORIZED,
-                     "expected Authorization: Bearer <valid token>");
+    if (bearer_claims(r, &claims) < 0)
         return;
-    }
     if (auth_load(bus_command_link(r->relay->bus), &claims, rest_post_authed,
                   r) < 0)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
@@ -733,17 +750,9 @@ int http_api_logout(struct relay *relay, struct lws *wsi,
     r->route = API_SESSION;
     r->busy = 1;
     *slot = r;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
-        (int)sizeof(r->authz))
-        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
-                     WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
-        token_verify(relay->token_key, r->authz + 7, relay->cfg.token_audience,
-                     (int64_t)time(NULL), &claims) < 0) {
-        answer_error(r, PROTO_E_UNAUTHORIZED,
-                     "expected Authorization: Bearer <valid token>");
+    copy_authz(r, wsi);
+    if (bearer_claims(r, &claims) < 0)
         return 0;
-    }
     snprintf(key, sizeof(key), "revoked:%s", claims.jti);
     if (redis_link_command(bus_command_link(relay->bus), logged_out, r,
                            "EVAL %s 1 %s %lld %s", logout_script, key,
@@ -948,17 +957,9 @@ int http_api_get_case(struct relay *relay, struct lws *wsi, const char *uri,
     r->busy = 1;
     snprintf(r->case_id, sizeof(r->case_id), "%s", id);
     *slot = r;
-    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
-        (int)sizeof(r->authz))
-        lws_hdr_copy(wsi, r->authz, sizeof(r->authz),
-                     WSI_TOKEN_HTTP_AUTHORIZATION);
-    if (strncmp(r->authz, "Bearer ", 7) != 0 ||
-        token_verify(relay->token_key, r->authz + 7, relay->cfg.token_audience,
-                     (int64_t)time(NULL), &claims) < 0) {
-        answer_error(r, PROTO_E_UNAUTHORIZED,
-                     "expected Authorization: Bearer <valid token>");
+    copy_authz(r, wsi);
+    if (bearer_claims(r, &claims) < 0)
         return 0;
-    }
     if (auth_load(bus_command_link(relay->bus), &claims, case_authed, r) < 0)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
     return 0;
