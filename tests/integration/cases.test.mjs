@@ -287,3 +287,26 @@ test('GET /api/v1/cases/{id} shows the case to those entitled, and only them', a
     assert.equal((await fetch(`${relay.http}/api/v1/cases/cnope`, { headers: { authorization: `Bearer ${police.token}` } })).status, 404);
     for (const c of [rep, b]) await c.close();
 });
+
+test('the REST mirror posts like the socket, idempotent by Idempotency-Key', async () => {
+    const l1 = await listener(`buurt:${B1}`);
+    const body = JSON.stringify(alert([B1], { title: 'Vermist: meisje van 9' }));
+    const post = (headers) => fetch(`${relay.http}/api/v1/posts`, { method: 'POST', body, headers });
+    const auth = { authorization: `Bearer ${police.token}`, 'idempotency-key': id('rest') };
+    const first = await post(auth);
+    assert.equal(first.status, 200);
+    const a1 = await first.json();
+    assert.equal(a1.type, 'ack');
+    assert.equal(a1.id, auth['idempotency-key']);
+    const again = await (await post(auth)).json();
+    assert.deepEqual(again, a1, 'the same key gives the same ack');
+    const m = await l1.c.next(isMessageOn(`buurt:${B1}`));
+    assert.equal(m.msg.case, a1.case);
+    await l1.c.ping();
+    assert.equal(l1.c.pending(isMessageOn(`buurt:${B1}`)).length, 0, 'published once');
+    assert.equal((await post({})).status, 401);
+    const res = await post({ authorization: `Bearer ${resident.token}` });
+    assert.equal(res.status, 403);
+    assert.equal((await res.json()).code, 'forbidden');
+    await l1.c.close();
+});
