@@ -18,6 +18,7 @@
 
 #include "error.h"
 #include "log.h"
+#include "stream_id.h"
 
 #define KDF_CONTEXT "buurtpii" /* pii.h: the ids of this context */
 #define CANON_TAG "buurtaudit.v1\n"
@@ -424,28 +425,11 @@ static void arg_set(const char **argv, size_t *lens, int i, const char *s)
     lens[i] = strlen(s);
 }
 
-/* The smallest stream id after 'id' ("<ms>-<seq>"), for an exclusive
- * XRANGE start that also works before Redis 6.2. */
+/* A malformed id from Redis is an unexpected reply, hence EINTERNAL. */
 static int id_next(const char *id, char out[AUDIT_ID_MAX])
 {
-    unsigned long long ms, seq;
-    char *end;
-
-    errno = 0;
-    ms = strtoull(id, &end, 10);
-    if (errno || end == id || *end != '-')
-        return RELAY_EINTERNAL;
-    seq = strtoull(end + 1, &end, 10);
-    if (errno || *end != '\0')
-        return RELAY_EINTERNAL;
-    if (seq == ~0ULL) {
-        ms++;
-        seq = 0;
-    } else {
-        seq++;
-    }
-    snprintf(out, AUDIT_ID_MAX, "%llu-%llu", ms, seq);
-    return RELAY_OK;
+    return stream_id_next(id, out, AUDIT_ID_MAX) == RELAY_OK ? RELAY_OK
+                                                             : RELAY_EINTERNAL;
 }
 
 /*

@@ -20,12 +20,12 @@
 #include "audit.h"
 #include "channel.h"
 #include "error.h"
+#include "stream_id.h"
 #include "user_store.h"
 
 #define KEY_MAX 256
 #define SCAN_COUNT "500"
 #define STREAM_BATCH 256
-#define STREAM_ID_MAX 48
 
 /* Involvement of the person in a case (bits). */
 #define INV_OWNER 1u
@@ -357,29 +357,6 @@ static int scan_cases(redisContext *c, const char *id, case_cb cb, void *arg)
     return rc;
 }
 
-/* The smallest stream id after 'id', for an exclusive XRANGE start. */
-static int stream_id_next(const char *id, char out[STREAM_ID_MAX])
-{
-    unsigned long long ms, seq;
-    char *end;
-
-    errno = 0;
-    ms = strtoull(id, &end, 10);
-    if (errno || end == id || *end != '-')
-        return RELAY_EINTERNAL;
-    seq = strtoull(end + 1, &end, 10);
-    if (errno || *end != '\0')
-        return RELAY_EINTERNAL;
-    if (seq == ~0ULL) {
-        ms++;
-        seq = 0;
-    } else {
-        seq++;
-    }
-    snprintf(out, STREAM_ID_MAX, "%llu-%llu", ms, seq);
-    return RELAY_OK;
-}
-
 /* Called per stream entry: its id and its [field, value, ...] array. A
  * nonzero return stops the walk and is returned. */
 typedef int (*entry_cb)(void *arg, const char *entry_id,
@@ -427,7 +404,9 @@ static int walk_stream(redisContext *c, const char *key, entry_cb cb, void *arg)
                 rc = cb(arg, last, e->element[1]);
         }
         if (rc == RELAY_OK && last)
-            rc = stream_id_next(last, from);
+            rc = stream_id_next(last, from, sizeof(from)) == RELAY_OK
+                     ? RELAY_OK
+                     : RELAY_EINTERNAL; /* malformed id from Redis */
         freeReplyObject(r);
         if (rc != RELAY_OK || n < STREAM_BATCH)
             return rc;
