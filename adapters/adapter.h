@@ -43,6 +43,10 @@
 #define ADAPTER_CAP_DLR 0x2u  /* delivery reports through parse_webhook */
 #define ADAPTER_CAP_MO 0x4u   /* incoming messages through parse_webhook */
 #define ADAPTER_CAP_READ 0x8u /* read receipts */
+#define ADAPTER_CAP_CHAT                                                       \
+    0x10u                       /* sends to platform addresses (chat ids,      \
+                                   rooms, URLs), not via SMS segmentation */
+#define ADAPTER_CAP_GROUP 0x20u /* can address group chats / rooms */
 
 #define ADAPTER_NAME_MAX 32         /* [a-z0-9_]{1,32} */
 #define ADAPTER_ID_MAX 64           /* delivery ids [A-Za-z0-9_-]{1,64} */
@@ -50,17 +54,41 @@
 #define ADAPTER_ERROR_MAX 64        /* short provider error codes */
 #define ADAPTER_HEADERS_MAX 12      /* headers of one request */
 #define ADAPTER_SECRET_MAX 256      /* bytes of a secret file's content */
+#define ADAPTER_ADDR_MAX                                                       \
+    255                       /* a platform address: E.164, chat id,           \
+                                 Matrix room/user id, https URL */
+#define ADAPTER_REPLY_MAX 256 /* a dynamic webhook answer body */
 
-/* What one send is about. Every pointer is borrowed for the call. */
+/*
+ * What one send is about. Every pointer is borrowed for the call.
+ *
+ * ADDRESSES. 'to' is what ops->address_kind names: for "phone" an E.164
+ * number, normalised and checked against allowed-prefixes by the core;
+ * for a chat adapter the platform's own id (a Telegram chat id, a Matrix
+ * room id, a webhook URL), as stored by the user or the group link. The
+ * adapter validates its syntax itself (RELAY_EINVAL from build_request).
+ *
+ * FORMATTING. 'text' is the plain rendered notice (the same words for
+ * every channel); chat adapters format it for their platform (escaping,
+ * a bold header for 'kind', length limits) in build_request. 'kind' is
+ * one of "appeal", "approval", "update", "closing", "status", "notice",
+ * "test".
+ */
 struct adapter_msg {
     const char *delivery_id;     /* [A-Za-z0-9_-]{1,64}; goes into
-                                    callback URLs */
-    const char *to;              /* E.164, normalised and allowed by the
-                                    core; PII */
+                                    callback URLs and idempotency keys */
+    const char *to;              /* see ADDRESSES; PII */
+    int to_group;                /* 1: 'to' is a group chat / room */
     const char *text;            /* UTF-8 */
     size_t text_len;             /* bytes of text */
-    const struct sms_info *info; /* coding and parts, from sms_text */
+    const struct sms_info *info; /* SMS adapters: coding and parts, from
+                                    sms_text; NULL for chat adapters */
     const char *hook_url;        /* "{public-url}/hooks/{name}" */
+    const char *kind;            /* see FORMATTING; never NULL */
+    int urgent;                  /* a police appeal or its closing */
+    int session_open;            /* the recipient wrote to us within the
+                                    provider's service window (WhatsApp
+                                    24 h): free text allowed */
 };
 
 /*
@@ -142,7 +170,20 @@ enum adapter_event_type {
 /*
  * What a webhook meant. 'text' is heap memory owned by the event
  * (adapter_event_cleanup wipes and frees it). The reply fields say what
- * the provider expects back (static strings).
+ * the provider expects back: reply_body is a static string or points
+ * into reply_buf (a verification challenge echoed back).
+ *
+ * STATUS names the delivery by delivery_id when the provider echoes our
+ * id (callback URLs), or only by provider_id (the id the provider gave
+ * the message when it was sent: WhatsApp's wamid); the core maps it.
+ *
+ * MO: 'from' is the sender's address (E.164 for SMS and WhatsApp, the
+ * platform's user id for chats), 'chat' where it was written (the group
+ * chat or room; "" for SMS and one-to-one chats), 'reply_to' the
+ * provider id of OUR message it answers when the platform says so
+ * (Telegram reply_to_message, Matrix m.in_reply_to, WhatsApp context),
+ * else "". provider_id is the incoming message's own id: a repeated
+ * webhook with the same id is taken once.
  */
 struct adapter_event {
     enum adapter_event_type type;
@@ -150,12 +191,15 @@ struct adapter_event {
     char provider_id[ADAPTER_PROVIDER_ID_MAX + 1]; /* STATUS, MO (dedup) */
     enum adapter_state state;                      /* STATUS */
     char error[ADAPTER_ERROR_MAX + 1];             /* STATUS: provider code */
-    char from[SMS_PHONE_MAX + 1];                  /* MO: E.164; PII */
+    char from[ADAPTER_ADDR_MAX + 1];               /* MO: see above; PII */
+    char chat[ADAPTER_ADDR_MAX + 1];               /* MO: group / room */
+    char reply_to[ADAPTER_PROVIDER_ID_MAX + 1];    /* MO: answered message */
     char *text;                                    /* MO: UTF-8; PII */
     size_t text_len;
     int http_status;        /* answer to give: 200 unless set */
     const char *reply_type; /* Content-Type of reply_body */
     const char *reply_body; /* "" for none */
+    char reply_buf[ADAPTER_REPLY_MAX + 1];
 };
 
 /* Wipes and frees the event's text and zeroes it; NULL is fine. */
@@ -164,6 +208,13 @@ void adapter_event_cleanup(struct adapter_event *ev);
 struct adapter_ops {
     const char *name;                    /* config prefix and log tag */
     unsigned caps;                       /* ADAPTER_CAP_* */
+    const char *address_kind;            /* "phone" (NULL means it too), or
+                                            the adapter's own name: what
+                                            msg.to holds, and which address
+                                            of a user it sends to */
+    size_t max_text_chars;               /* chat adapters: longest plain
+                                            text (code points) it carries;
+                                            0: SMS rules (max-parts) */
     size_t priv_size;                    /* zeroed bytes per instance */
     const struct config_option *options; /* offsets relative to priv */
 

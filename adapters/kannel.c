@@ -527,6 +527,7 @@ static int kannel_parse_webhook(void *priv,
 const struct adapter_ops adapter_kannel = {
     .name = "kannel",
     .caps = ADAPTER_CAP_SMS | ADAPTER_CAP_DLR | ADAPTER_CAP_MO,
+    .address_kind = "phone",
     .priv_size = sizeof(struct kannel),
     .options = kannel_options,
     .init = kannel_init,

@@ -12,10 +12,18 @@
 
 extern const struct adapter_ops adapter_kannel;
 extern const struct adapter_ops adapter_twilio;
+extern const struct adapter_ops adapter_telegram;
+extern const struct adapter_ops adapter_matrix;
+extern const struct adapter_ops adapter_whatsapp;
+extern const struct adapter_ops adapter_webhook;
 
 static const struct adapter_ops *const adapter_registry[] = {
     &adapter_kannel,
     &adapter_twilio,
+    &adapter_telegram,
+    &adapter_matrix,
+    &adapter_whatsapp,
+    &adapter_webhook,
     NULL,
 };
 

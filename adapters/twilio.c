@@ -459,6 +459,7 @@ out_free_store:
 const struct adapter_ops adapter_twilio = {
     .name = "twilio",
     .caps = ADAPTER_CAP_SMS | ADAPTER_CAP_DLR | ADAPTER_CAP_MO,
+    .address_kind = "phone",
     .priv_size = sizeof(struct twilio),
     .options = twilio_options,
     .init = twilio_init,

@@ -22,12 +22,20 @@ static void test_registry(void **state)
     (void)state;
     assert_non_null(adapter_find("kannel"));
     assert_non_null(adapter_find("twilio"));
+    assert_non_null(adapter_find("telegram"));
+    assert_non_null(adapter_find("matrix"));
+    assert_non_null(adapter_find("whatsapp"));
+    assert_non_null(adapter_find("webhook"));
     assert_null(adapter_find("nope"));
-    assert_non_null(adapter_at(0));
-    assert_non_null(adapter_at(1));
-    assert_null(adapter_at(2));
+    assert_non_null(adapter_at(5));
+    assert_null(adapter_at(6));
     for (size_t i = 0; adapter_at(i); i++) {
         const struct adapter_ops *o = adapter_at(i);
+
+        /* SMS adapters segment; chat adapters state their own limit. */
+        assert_true((o->caps & ADAPTER_CAP_SMS) != 0 ||
+                    ((o->caps & ADAPTER_CAP_CHAT) && o->max_text_chars > 0));
+        assert_non_null(o->address_kind);
 
         assert_non_null(o->build_request);
         assert_non_null(o->parse_response);

@@ -1,0 +1,34 @@
+/*
+ * telegram.c - placeholder: the telegram adapter is being written (adapter.h).
+ */
+#include "adapter.h"
+#include "error.h"
+
+static int telegram_build_request(void *priv, const struct adapter_msg *msg,
+                                  struct adapter_request *req)
+{
+    return RELAY_EINVAL;
+}
+
+static int telegram_parse_response(void *priv, long status, const char *body,
+                                   size_t len, const char *retry_after,
+                                   struct adapter_result *out)
+{
+    out->verdict = ADAPTER_FAILED;
+    return RELAY_OK;
+}
+
+static const struct config_option telegram_options[] = {
+    {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
+};
+
+const struct adapter_ops adapter_telegram = {
+    .name = "telegram",
+    .caps = ADAPTER_CAP_CHAT,
+    .address_kind = "telegram",
+    .max_text_chars = 4096,
+    .priv_size = 1,
+    .options = telegram_options,
+    .build_request = telegram_build_request,
+    .parse_response = telegram_parse_response,
+};
