@@ -133,6 +133,8 @@ static const struct config_option common_options[] = {
     {"allowed-prefixes", CONFIG_T_STRING, COFF(allowed_prefixes), 0, 0,
      SMS_PREFIXES_DEFAULT, 0, check_prefixes, 0},
     {"max-attempts", CONFIG_T_INT, COFF(max_attempts), 1, 100, "8", 0, NULL, 0},
+    {"daily-budget", CONFIG_T_INT, COFF(daily_budget), 0, 100000000, "0", 0,
+     NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };
 

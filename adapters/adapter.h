@@ -263,6 +263,9 @@ struct adapter_common {
     long long max_parts;                   /* SMS parts per message */
     char allowed_prefixes[CONFIG_STR_MAX]; /* e.g. "+31" */
     long long max_attempts;                /* sends before dead letter */
+    long long daily_budget; /* sends per UTC day, 0: none; routine sends
+                               over it fail ("budget_exhausted"), urgent
+                               ones go anyway */
 };
 
 struct adapter_instance {

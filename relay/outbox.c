@@ -30,6 +30,7 @@
 
 #include <sodium.h>
 
+#include "contacts.h"
 #include "error.h"
 #include "log.h"
 #include "ratelimit.h"
@@ -48,8 +49,10 @@ static const char *const lane_names[LANES] = {"urgent", "routine"};
 
 /*
  * Enqueue. KEYS: 1 dlv:key:{c}:{u}:{ch}, 2 dlv:txt:{c}:{h}, 3 dlv:d:{d},
- * 4 dlv:{c}, 5 dlv:{c}:summary, 6 outbox:{ch}:{lane}.
- * ARGV: 1 d, 2 c, 3 u, 4 ch, 5 lane, 6 text key, 7 text, 8 ttl s, 9 now.
+ * 4 dlv:{c}, 5 dlv:{c}:summary, 6 outbox:{ch}:{lane}, 7 retry zset.
+ * ARGV: 1 d, 2 c, 3 u, 4 ch, 5 lane, 6 text key, 7 text, 8 ttl s, 9 now,
+ * 10 kind, 11 not before (unix ms; later than now: parked in the retry
+ * zset until then, e.g. quiet hours).
  * Returns {1, d} when queued, {0, existing d} when it existed.
  */
 static const char enqueue_script[] =
@@ -60,33 +63,52 @@ static const char enqueue_script[] =
     "redis.call('HSET', KEYS[3], 'case', ARGV[2], 'user', ARGV[3],\n"
     "  'adapter', ARGV[4], 'lane', ARGV[5], 'text', ARGV[6],\n"
     "  'state', 'queued', 'attempts', '0', 'created', ARGV[9],\n"
-    "  'updated', ARGV[9])\n"
+    "  'updated', ARGV[9], 'kind', ARGV[10])\n"
     "redis.call('EXPIRE', KEYS[3], ARGV[8])\n"
     "redis.call('HSET', KEYS[4], ARGV[1], 'queued')\n"
     "redis.call('EXPIRE', KEYS[4], ARGV[8])\n"
     "redis.call('HINCRBY', KEYS[5], ARGV[4] .. ':queued', 1)\n"
     "redis.call('EXPIRE', KEYS[5], ARGV[8])\n"
-    "redis.call('XADD', KEYS[6], '*', 'd', ARGV[1], 'c', ARGV[2],\n"
-    "  'u', ARGV[3], 't', ARGV[6])\n"
+    "if tonumber(ARGV[11]) > tonumber(ARGV[9]) then\n"
+    "  redis.call('ZADD', KEYS[7], ARGV[11], ARGV[1])\n"
+    "else\n"
+    "  redis.call('XADD', KEYS[6], '*', 'd', ARGV[1], 'c', ARGV[2],\n"
+    "    'u', ARGV[3], 't', ARGV[6])\n"
+    "end\n"
     "return {1, ARGV[1]}\n";
 
 /*
- * Load before a send. KEYS: 1 dlv:d:{d}, 2 user:{u}, 3 dlv:txt:{c}:{t},
- * 4 dlv:sent:{d}. ARGV: 1 marker value, 2 marker ttl ms.
- * Returns {'gone'} | {'done', state} | {'marked', marker} |
- * {'go', attempts, phone or nil, text or nil}.
+ * Load before a send. KEYS: 1 dlv:d:{d}, 2 the address holder (user:{u}
+ * or chatlink:{id}), 3 dlv:txt:{c}:{t}, 4 dlv:sent:{d}, 5 win:{ch}:{u}
+ * (the recipient wrote to us lately), 6 budget:{ch}:{yyyymmdd}.
+ * ARGV: 1 marker value, 2 marker ttl ms, 3 address field, 4 daily budget
+ * (0: none), 5 lane.
+ * Returns {'gone'} | {'done', state} | {'marked', marker} | {'budget'} |
+ * {'go', attempts, sealed address or nil, text or nil, kind, window}.
+ * The budget counts sends (attempts); a routine send over it is refused
+ * before the marker, an urgent one goes anyway (a police appeal is never
+ * held back for cost).
  */
 static const char load_script[] =
-    "local st = redis.call('HMGET', KEYS[1], 'state', 'attempts')\n"
+    "local st = redis.call('HMGET', KEYS[1], 'state', 'attempts', 'kind')\n"
     "if not st[1] then return {'gone'} end\n"
     "if st[1] ~= 'queued' then return {'done', st[1]} end\n"
+    "if tonumber(ARGV[4]) > 0 then\n"
+    "  local b = redis.call('INCR', KEYS[6])\n"
+    "  if b == 1 then redis.call('EXPIRE', KEYS[6], 172800) end\n"
+    "  if b > tonumber(ARGV[4]) and ARGV[5] ~= 'urgent' then\n"
+    "    redis.call('DECR', KEYS[6])\n"
+    "    return {'budget'}\n"
+    "  end\n"
+    "end\n"
     "local ok = redis.call('SET', KEYS[4], ARGV[1], 'NX', 'PX', ARGV[2])\n"
     "if not ok then\n"
     "  return {'marked', redis.call('GET', KEYS[4]) or ''}\n"
     "end\n"
     "local n = redis.call('HINCRBY', KEYS[1], 'attempts', 1)\n"
-    "return {'go', tostring(n), redis.call('HGET', KEYS[2], 'phone'),\n"
-    "  redis.call('GET', KEYS[3])}\n";
+    "return {'go', tostring(n), redis.call('HGET', KEYS[2], ARGV[3]),\n"
+    "  redis.call('GET', KEYS[3]), st[3] or 'notice',\n"
+    "  redis.call('EXISTS', KEYS[5])}\n";
 
 /* State ranks shared by the scripts (adapter_state_rank in Lua). */
 #define LUA_RANK                                                               \
@@ -95,7 +117,9 @@ static const char load_script[] =
 
 /*
  * Verdict. KEYS: 1 stream, 2 dlv:d:{d}, 3 dlv:{c}, 4 dlv:{c}:summary,
- * 5 dlv:sent:{d}, 6 retry zset, 7 dead stream, 8 dlv:last:{u}.
+ * 5 dlv:sent:{d}, 6 retry zset, 7 dead stream, 8 dlv:last:{u},
+ * 9 dlv:pid:{ch}:{hash of the provider id} (replies and status reports
+ * that name only the provider's id find the delivery through it).
  * ARGV: 1 kind (sent|retry|failed|dead|ack), 2 entry id, 3 d, 4 adapter,
  * 5 provider id, 6 error, 7 due ms, 8 now ms, 9 ttl s, 10 c, 11 u,
  * 12 reason, 13 group.
@@ -120,6 +144,9 @@ static const char verdict_script[] = LUA_RANK
     "    redis.call('HSET', KEYS[2], 'provider', ARGV[5], 'error', ARGV[6])\n"
     "  end\n"
     "  redis.call('SET', KEYS[8], ARGV[10], 'EX', ARGV[9])\n"
+    "  if ARGV[5] ~= '' then\n"
+    "    redis.call('SET', KEYS[9], ARGV[3], 'EX', ARGV[9])\n"
+    "  end\n"
     "elseif k == 'retry' then\n"
     "  redis.call('DEL', KEYS[5])\n"
     "  if live then\n"
@@ -159,11 +186,19 @@ static const char promote_script[] =
     "return #ids\n";
 
 /*
- * A delivery report. KEYS: 1 dlv:d:{d}. ARGV: 1 d, 2 new state,
- * 3 provider id, 4 error, 5 now ms, 6 adapter. Returns 1 applied, 0 not
- * (unknown, or not forward), -1 another adapter's delivery.
+ * A delivery report. KEYS: 1 dlv:d:{d}, or with ARGV[7] = 'pid' the
+ * dlv:pid:{ch}:{hash} naming it. ARGV: 1 d ('' by pid), 2 new state,
+ * 3 provider id, 4 error, 5 now ms, 6 adapter, 7 'd' or 'pid'.
+ * Returns 1 applied, 0 not (unknown, or not forward), -1 another
+ * adapter's delivery.
  */
 static const char report_script[] = LUA_RANK
+    "if ARGV[7] == 'pid' then\n"
+    "  local d = redis.call('GET', KEYS[1])\n"
+    "  if not d then return 0 end\n"
+    "  KEYS[1] = 'dlv:d:' .. d\n"
+    "  ARGV[1] = d\n"
+    "end\n"
     "local h = redis.call('HMGET', KEYS[1], 'state', 'case', 'adapter')\n"
     "if not h[1] then return 0 end\n"
     "if h[3] ~= ARGV[6] then return -1 end\n"
@@ -180,21 +215,48 @@ static const char report_script[] = LUA_RANK
     "return 1\n";
 
 /*
- * An incoming message. KEYS: 1 dlv:mo:{ch}:{id}, 2 idx:phone:{index},
- * 3 mo:inbox. ARGV: 1 ttl s, 2 adapter, 3 index, 4 text, 5 dedup 0/1.
- * Returns {0} for a repeat, else {1, entry id, user or '', case or ''}.
+ * An incoming message. KEYS: 1 dlv:mo:{ch}:{hash of its id}, 2 the
+ * sender's index (idx:phone:{index} or idx:contact:{kind}:{index}),
+ * 3 mo:inbox, 4 idx:link:{ch}:{index of the chat}, 5 idx:contact:{kind}:
+ * {index of the chat} (a person's own room), 6 dlv:pid:{ch}:{hash of the
+ * answered message}. ARGV: 1 ttl s, 2 adapter, 3 sender index, 4 text,
+ * 5 dedup 0/1, 6 has a chat 0/1, 7 answers a message 0/1.
+ * The case it is about: the one of the message it answers, else the last
+ * one the group (link) got, else the last one the sender got. A person
+ * who writes opens the provider's service window (win:{ch}:{u}, 24 h).
+ * Returns {0} for a repeat, else {1, entry id, user or '', case or '',
+ * link or ''}.
  */
 static const char mo_script[] =
     "if ARGV[5] == '1' and not redis.call('SET', KEYS[1], '1', 'NX', 'EX',\n"
     "  ARGV[1]) then return {0} end\n"
+    "local link = ''\n"
+    "if ARGV[6] == '1' then link = redis.call('GET', KEYS[4]) or '' end\n"
     "local u = redis.call('GET', KEYS[2]) or ''\n"
+    "if u == '' and ARGV[6] == '1' and link == '' then\n"
+    "  u = redis.call('GET', KEYS[5]) or ''\n"
+    "end\n"
     "local c = ''\n"
-    "if u ~= '' then c = redis.call('GET', 'dlv:last:' .. u) or '' end\n"
+    "if ARGV[7] == '1' then\n"
+    "  local d = redis.call('GET', KEYS[6])\n"
+    "  if d then c = redis.call('HGET', 'dlv:d:' .. d, 'case') or '' end\n"
+    "end\n"
+    "if c == '' and link ~= '' then\n"
+    "  c = redis.call('GET', 'dlv:last:grp_' .. link) or ''\n"
+    "end\n"
+    "if c == '' and u ~= '' then\n"
+    "  c = redis.call('GET', 'dlv:last:' .. u) or ''\n"
+    "end\n"
+    "if u ~= '' then\n"
+    "  redis.call('SET', 'win:' .. ARGV[2] .. ':' .. u, '1', 'EX', 86400)\n"
+    "end\n"
     "local id = redis.call('XADD', KEYS[3], 'MAXLEN', '~', '10000', '*',\n"
-    "  'a', ARGV[2], 'u', u, 'c', c, 'p', ARGV[3], 'x', ARGV[4])\n"
-    "return {1, id, u, c}\n";
+    "  'a', ARGV[2], 'u', u, 'c', c, 'l', link, 'p', ARGV[3], 'x', ARGV[4])\n"
+    "return {1, id, u, c, link}\n";
 
 /* ---- Types ------------------------------------------------------------ */
+
+static int key(char *out, ...);
 
 enum verdict_kind {
     V_SENT,
@@ -220,7 +282,9 @@ struct ob_job {
     long attempts;
     char *text;
     size_t text_len;
-    char phone[PII_PHONE_MAX + 1];
+    char addr[ADAPTER_ADDR_MAX + 1]; /* decrypted recipient; PII */
+    char msg_kind[16];               /* appeal, closing, ... */
+    int session_open;                /* win:{ch}:{u} existed */
     /* the verdict, once known */
     enum verdict_kind kind;
     long long due_ms;
@@ -306,6 +370,46 @@ static void job_free(struct ob_job *j)
 static int id_ok(const char *s)
 {
     return adapter_id_valid(s);
+}
+
+/* A delivery to a group link rather than a person (outbox.h). */
+static const char *group_link_of(const char *u)
+{
+    size_t n = sizeof(OUTBOX_GROUP_PREFIX) - 1;
+
+    return strncmp(u, OUTBOX_GROUP_PREFIX, n) == 0 ? u + n : NULL;
+}
+
+/* True when the adapter sends to phone numbers (SMS, WhatsApp). */
+static int phone_kind(const struct adapter_instance *in)
+{
+    return !in->ops->address_kind ||
+           strcmp(in->ops->address_kind, "phone") == 0;
+}
+
+/* "{prefix}{ch}:{32 hex of BLAKE2b-128(id)}": provider ids may hold any
+ * byte (Matrix "$x:server", Telegram "chat:msg"), keys get a fixed
+ * alphabet. -1 when it does not fit. */
+static int hashed_key(char *out, const char *prefix, const char *ch,
+                      const char *id)
+{
+    unsigned char h[16];
+    char hex[TEXT_KEY_HEX];
+
+    crypto_generichash(h, sizeof(h), (const unsigned char *)id, strlen(id),
+                       NULL, 0);
+    sodium_bin2hex(hex, sizeof(hex), h, sizeof(h));
+    return key(out, prefix, ch, ":", hex, NULL);
+}
+
+/* Unicode code points of a UTF-8 text (continuation bytes not counted). */
+static size_t code_points(const char *s, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++)
+        n += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return n;
 }
 
 static struct ob_adapter *find_adapter(const struct outbox *ob,
@@ -774,7 +878,7 @@ static void write_verdict(struct ob_job *j)
     struct outbox *ob = j->ad->ob;
     struct ob_adapter *ad = j->ad;
     char k_d[KEY_MAX], k_case[KEY_MAX], k_sum[KEY_MAX], k_sent[KEY_MAX],
-        k_last[KEY_MAX];
+        k_last[KEY_MAX], k_pid[KEY_MAX];
     char due[24], now[24], ttl[24];
     struct args a = {.n = 0};
     int rc;
@@ -783,7 +887,8 @@ static void write_verdict(struct ob_job *j)
         key(k_case, "dlv:", j->c, NULL) < 0 ||
         key(k_sum, "dlv:", j->c, ":summary", NULL) < 0 ||
         key(k_sent, "dlv:sent:", j->d, NULL) < 0 ||
-        key(k_last, "dlv:last:", j->u, NULL) < 0) {
+        key(k_last, "dlv:last:", j->u, NULL) < 0 ||
+        hashed_key(k_pid, "dlv:pid:", ad->name, j->provider) < 0) {
         finish_job(j);
         return;
     }
@@ -792,7 +897,7 @@ static void write_verdict(struct ob_job *j)
     snprintf(ttl, sizeof(ttl), "%ld", ob->opt.ttl_s);
     push(&a, "EVAL");
     push(&a, verdict_script);
-    push(&a, "8");
+    push(&a, "9");
     push(&a, ad->streams[j->lane]);
     push(&a, k_d);
     push(&a, k_case);
@@ -801,6 +906,7 @@ static void write_verdict(struct ob_job *j)
     push(&a, ad->retry_key);
     push(&a, ad->dead_key);
     push(&a, k_last);
+    push(&a, k_pid);
     push(&a, verdict_names[j->kind]);
     push(&a, j->entry);
     push(&a, j->d);
@@ -948,25 +1054,41 @@ static void send_job(struct ob_job *j)
     struct adapter_msg msg;
     int rc;
 
-    if (!sms_phone_allowed(j->phone, ad->in->common.allowed_prefixes)) {
+    /* anti-pumping: numbers outside the allowed prefixes never cost */
+    if (phone_kind(ad->in) &&
+        !sms_phone_allowed(j->addr, ad->in->common.allowed_prefixes)) {
+        sodium_memzero(j->addr, sizeof(j->addr));
         conclude(j, V_FAILED, "prefix_not_allowed");
         return;
     }
-    rc = sms_text_split(j->text, j->text_len,
-                        (unsigned)ad->in->common.max_parts, &info, parts);
-    if (rc < 0) {
-        conclude(j, V_FAILED, rc == RELAY_ETOOBIG ? "too_long" : "bad_text");
+    memset(&msg, 0, sizeof(msg));
+    if (ad->in->ops->caps & ADAPTER_CAP_SMS) {
+        rc = sms_text_split(j->text, j->text_len,
+                            (unsigned)ad->in->common.max_parts, &info, parts);
+        if (rc < 0) {
+            sodium_memzero(j->addr, sizeof(j->addr));
+            conclude(j, V_FAILED,
+                     rc == RELAY_ETOOBIG ? "too_long" : "bad_text");
+            return;
+        }
+        msg.info = &info;
+    } else if (code_points(j->text, j->text_len) >
+               ad->in->ops->max_text_chars) {
+        sodium_memzero(j->addr, sizeof(j->addr));
+        conclude(j, V_FAILED, "too_long");
         return;
     }
-    memset(&msg, 0, sizeof(msg));
     msg.delivery_id = j->d;
-    msg.to = j->phone;
+    msg.to = j->addr;
+    msg.to_group = group_link_of(j->u) != NULL;
     msg.text = j->text;
     msg.text_len = j->text_len;
-    msg.info = &info;
     msg.hook_url = ad->in->hook_url;
+    msg.kind = j->msg_kind[0] ? j->msg_kind : "notice";
+    msg.urgent = j->lane == OUTBOX_URGENT;
+    msg.session_open = j->session_open;
     rc = ad->in->ops->build_request(ad->in->priv, &msg, &req);
-    sodium_memzero(j->phone, sizeof(j->phone)); /* in req now */
+    sodium_memzero(j->addr, sizeof(j->addr)); /* in req now */
     if (rc < 0) {
         conclude(j, V_FAILED, "build");
         return;
@@ -1004,6 +1126,7 @@ static void load_done(struct outbox *ob, void *p, redisReply *r)
     const redisReply *what = elem(r, 0);
     char context[PII_CONTEXT_MAX];
     const redisReply *ph, *tx;
+    const char *link;
     int rc;
 
     if (ob->closing || !r || r->type == REDIS_REPLY_ERROR || !what) {
@@ -1015,6 +1138,10 @@ static void load_done(struct outbox *ob, void *p, redisReply *r)
     }
     if (str_is(what, "gone") || str_is(what, "done")) {
         conclude(j, V_ACK, NULL);
+        return;
+    }
+    if (str_is(what, "budget")) {
+        conclude(j, V_FAILED, "budget_exhausted");
         return;
     }
     if (str_is(what, "marked")) {
@@ -1038,22 +1165,49 @@ static void load_done(struct outbox *ob, void *p, redisReply *r)
     }
     ph = elem(r, 2);
     tx = elem(r, 3);
+    if (copy_str(elem(r, 4), j->msg_kind, sizeof(j->msg_kind)) < 0)
+        snprintf(j->msg_kind, sizeof(j->msg_kind), "notice");
+    j->session_open = elem(r, 5) && elem(r, 5)->type == REDIS_REPLY_INTEGER &&
+                      elem(r, 5)->integer == 1;
     if (!ph || ph->type != REDIS_REPLY_STRING) {
-        conclude(j, V_FAILED, "no_phone");
+        conclude(j, V_FAILED, "no_address");
         return;
     }
     if (!tx || tx->type != REDIS_REPLY_STRING || tx->len == 0) {
         conclude(j, V_FAILED, "text_expired");
         return;
     }
-    snprintf(context, sizeof(context), "user|phone|%s", j->u);
-    rc = pii_decrypt(ob->pii_key, context, ph->str, j->phone, sizeof(j->phone),
-                     NULL);
-    if (rc < 0 || !pii_phone_valid(j->phone)) {
-        sodium_memzero(j->phone, sizeof(j->phone));
-        log_error("outbox", "delivery %s: phone of user %s does not decrypt",
-                  j->d, j->u);
-        conclude(j, V_FAILED, "phone_undecryptable");
+    link = group_link_of(j->u);
+    if (link) {
+        snprintf(context, sizeof(context), "link|address|%s", link);
+        rc = pii_decrypt(ob->pii_key, context, ph->str, j->addr,
+                         sizeof(j->addr), NULL);
+    } else if (phone_kind(j->ad->in)) {
+        snprintf(context, sizeof(context), "user|phone|%s", j->u);
+        rc = pii_decrypt(ob->pii_key, context, ph->str, j->addr,
+                         sizeof(j->addr), NULL);
+        if (rc == RELAY_OK && !pii_phone_valid(j->addr))
+            rc = RELAY_EINVAL;
+    } else {
+        char plain[CONTACTS_TEXT_MAX + 1];
+
+        snprintf(context, sizeof(context), "user|contacts|%s", j->u);
+        rc = pii_decrypt(ob->pii_key, context, ph->str, plain, sizeof(plain),
+                         NULL);
+        if (rc == RELAY_OK)
+            rc = contacts_get(plain, j->ad->in->ops->address_kind, j->addr,
+                              sizeof(j->addr));
+        sodium_memzero(plain, sizeof(plain));
+        if (rc == RELAY_ENOTFOUND) {
+            conclude(j, V_FAILED, "no_address");
+            return;
+        }
+    }
+    if (rc < 0) {
+        sodium_memzero(j->addr, sizeof(j->addr));
+        log_error("outbox", "delivery %s: address of %s does not decrypt", j->d,
+                  j->u);
+        conclude(j, V_FAILED, "address_undecryptable");
         return;
     }
     j->text = malloc(tx->len + 1);
@@ -1070,28 +1224,44 @@ static void load_done(struct outbox *ob, void *p, redisReply *r)
 static void start_job(struct ob_job *j)
 {
     struct outbox *ob = j->ad->ob;
-    char k_d[KEY_MAX], k_user[KEY_MAX], k_txt[KEY_MAX], k_sent[KEY_MAX];
-    char marker[MARKER_MAX], ttl[24];
+    char k_d[KEY_MAX], k_user[KEY_MAX], k_txt[KEY_MAX], k_sent[KEY_MAX],
+        k_win[KEY_MAX], k_budget[KEY_MAX];
+    char marker[MARKER_MAX], ttl[24], budget[24], day[16];
+    const char *link = group_link_of(j->u), *field;
     struct args a = {.n = 0};
+    time_t now = time(NULL);
+    struct tm tm;
 
+    gmtime_r(&now, &tm);
+    strftime(day, sizeof(day), "%Y%m%d", &tm);
+    field = link ? "address" : phone_kind(j->ad->in) ? "phone" : "contacts";
     if (key(k_d, "dlv:d:", j->d, NULL) < 0 ||
-        key(k_user, "user:", j->u, NULL) < 0 ||
+        (link ? key(k_user, "chatlink:", link, NULL)
+              : key(k_user, "user:", j->u, NULL)) < 0 ||
         key(k_txt, "dlv:txt:", j->c, ":", j->t, NULL) < 0 ||
-        key(k_sent, "dlv:sent:", j->d, NULL) < 0) {
+        key(k_sent, "dlv:sent:", j->d, NULL) < 0 ||
+        key(k_win, "win:", j->ad->name, ":", j->u, NULL) < 0 ||
+        key(k_budget, "budget:", j->ad->name, ":", day, NULL) < 0) {
         finish_job(j);
         return;
     }
+    snprintf(budget, sizeof(budget), "%lld", j->ad->in->common.daily_budget);
     snprintf(marker, sizeof(marker), "%s|%lld", ob->consumer, now_ms());
     snprintf(ttl, sizeof(ttl), "%lld", (long long)ob->opt.ttl_s * 1000);
     push(&a, "EVAL");
     push(&a, load_script);
-    push(&a, "4");
+    push(&a, "6");
     push(&a, k_d);
     push(&a, k_user);
     push(&a, k_txt);
     push(&a, k_sent);
+    push(&a, k_win);
+    push(&a, k_budget);
     push(&a, marker);
     push(&a, ttl);
+    push(&a, field);
+    push(&a, budget);
+    push(&a, lane_names[j->lane]);
     if (send_argv(ob, ob->cmd, load_done, j, a.n, a.v, a.len) < 0)
         finish_job(j); /* Redis down: stays pending, reclaimed later */
 }
@@ -1187,6 +1357,16 @@ int outbox_check_text(const struct outbox *ob, const char *channel,
 
     if (!ad)
         return RELAY_ENOTFOUND;
+    if (!(ad->in->ops->caps & ADAPTER_CAP_SMS)) {
+        /* a chat message is one message up to the adapter's limit */
+        size_t n = code_points(text, len);
+
+        memset(info, 0, sizeof(*info));
+        info->parts = (unsigned)(n <= ad->in->ops->max_text_chars ? 1 : 2);
+        return n == 0                             ? RELAY_EINVAL
+               : n <= ad->in->ops->max_text_chars ? RELAY_OK
+                                                  : RELAY_ETOOBIG;
+    }
     return sms_text_split(text, len, (unsigned)ad->in->common.max_parts, info,
                           parts);
 }
@@ -1200,14 +1380,15 @@ int outbox_enqueue(struct outbox *ob, const struct outbox_item *item,
     unsigned char h[16], rnd[12];
     char k_key[KEY_MAX], k_txt[KEY_MAX], k_d[KEY_MAX], k_case[KEY_MAX],
         k_sum[KEY_MAX];
-    char ttl[24], now[24];
+    char ttl[24], now[24], not_before[24];
     struct args a = {.n = 0};
     struct enq_ctx *e;
     int rc;
 
     if (!ob || !item || !id_ok(item->case_id) || !id_ok(item->user_id) ||
         (item->lane != OUTBOX_URGENT && item->lane != OUTBOX_ROUTINE) ||
-        (item->delivery_id && !id_ok(item->delivery_id)) || !item->text)
+        (item->delivery_id && !id_ok(item->delivery_id)) || !item->text ||
+        (item->kind && (!*item->kind || strlen(item->kind) >= 16)))
         return RELAY_EINVAL;
     ad = find_adapter(ob, item->channel);
     if (!ad)
@@ -1242,15 +1423,17 @@ int outbox_enqueue(struct outbox *ob, const struct outbox_item *item,
     e->arg = arg;
     snprintf(ttl, sizeof(ttl), "%ld", ob->opt.ttl_s);
     snprintf(now, sizeof(now), "%lld", now_ms());
+    snprintf(not_before, sizeof(not_before), "%lld", item->not_before_ms);
     push(&a, "EVAL");
     push(&a, enqueue_script);
-    push(&a, "6");
+    push(&a, "7");
     push(&a, k_key);
     push(&a, k_txt);
     push(&a, k_d);
     push(&a, k_case);
     push(&a, k_sum);
     push(&a, ad->streams[item->lane]);
+    push(&a, ad->retry_key);
     push(&a, d);
     push(&a, item->case_id);
     push(&a, item->user_id);
@@ -1260,6 +1443,8 @@ int outbox_enqueue(struct outbox *ob, const struct outbox_item *item,
     pushn(&a, item->text, item->text_len);
     push(&a, ttl);
     push(&a, now);
+    push(&a, item->kind ? item->kind : "notice");
+    push(&a, not_before);
     rc = send_argv(ob, ob->cmd, enqueue_done, e, a.n, a.v, a.len);
     if (rc < 0)
         free(e);
@@ -1274,6 +1459,7 @@ struct wh_ctx {
     struct ob_adapter *ad;
     struct adapter_event ev;
     char index[PII_INDEX_HEX_BYTES];
+    char chat_index[PII_INDEX_HEX_BYTES];
 };
 
 static void wh_free(struct wh_ctx *w)
@@ -1322,7 +1508,8 @@ static void wh_mo_done(struct outbox *ob, void *p, redisReply *r)
     int ok = fresh && fresh->type == REDIS_REPLY_INTEGER;
 
     if (ok && fresh->integer == 1 && !ob->closing) {
-        const redisReply *id = elem(r, 1), *u = elem(r, 2), *c = elem(r, 3);
+        const redisReply *id = elem(r, 1), *u = elem(r, 2), *c = elem(r, 3),
+                         *l = elem(r, 4);
         struct outbox_reply reply = {
             .adapter = w->ad->name,
             .entry_id = id && id->type == REDIS_REPLY_STRING ? id->str : "",
@@ -1330,6 +1517,8 @@ static void wh_mo_done(struct outbox *ob, void *p, redisReply *r)
                 u && u->type == REDIS_REPLY_STRING && u->len ? u->str : NULL,
             .case_id =
                 c && c->type == REDIS_REPLY_STRING && c->len ? c->str : NULL,
+            .link_id =
+                l && l->type == REDIS_REPLY_STRING && l->len ? l->str : NULL,
             .phone_index = w->index,
             .text = w->ev.text,
             .text_len = w->ev.text_len,
@@ -1354,7 +1543,10 @@ int outbox_webhook(struct outbox *ob, const char *adapter,
     struct adapter_webhook_req wr;
     struct args a = {.n = 0};
     struct adapter_buf url = {0};
-    char k1[KEY_MAX], k2[KEY_MAX], now[24], ttl[24];
+    char k1[KEY_MAX], k2[KEY_MAX], k4[KEY_MAX], k5[KEY_MAX], k6[KEY_MAX],
+        now[24], ttl[24];
+    const char *kind =
+        ad && !phone_kind(ad->in) ? ad->in->ops->address_kind : "phone";
     struct wh_ctx *w;
     int rc;
 
@@ -1398,7 +1590,12 @@ int outbox_webhook(struct outbox *ob, const char *adapter,
     snprintf(now, sizeof(now), "%lld", now_ms());
     snprintf(ttl, sizeof(ttl), "%ld", ob->opt.ttl_s);
     if (w->ev.type == ADAPTER_EVENT_STATUS) {
-        if (key(k1, "dlv:d:", w->ev.delivery_id, NULL) < 0)
+        int by_pid = w->ev.delivery_id[0] == '\0';
+
+        if (by_pid
+                ? (w->ev.provider_id[0] == '\0' ||
+                   hashed_key(k1, "dlv:pid:", ad->name, w->ev.provider_id) < 0)
+                : key(k1, "dlv:d:", w->ev.delivery_id, NULL) < 0)
             goto inval;
         push(&a, "EVAL");
         push(&a, report_script);
@@ -1410,27 +1607,45 @@ int outbox_webhook(struct outbox *ob, const char *adapter,
         push(&a, w->ev.error);
         push(&a, now);
         push(&a, ad->name);
+        push(&a, by_pid ? "pid" : "d");
         rc = send_argv(ob, ob->cmd, wh_report_done, w, a.n, a.v, a.len);
     } else if (w->ev.type == ADAPTER_EVENT_MO) {
-        int dedup = w->ev.provider_id[0] != '\0' &&
-                    strlen(w->ev.provider_id) <= OUTBOX_ID_MAX;
+        int dedup = w->ev.provider_id[0] != '\0';
+        int in_chat = w->ev.chat[0] != '\0';
+        int answers = w->ev.reply_to[0] != '\0';
 
-        if (pii_blind_index(ob->pii_key, w->ev.from, w->index) < 0 ||
-            key(k1, "dlv:mo:", ad->name, ":", dedup ? w->ev.provider_id : "-",
+        if (!w->ev.from[0] ||
+            pii_blind_index(ob->pii_key, w->ev.from, w->index) < 0 ||
+            (in_chat &&
+             pii_blind_index(ob->pii_key, w->ev.chat, w->chat_index) < 0) ||
+            hashed_key(k1, "dlv:mo:", ad->name,
+                       dedup ? w->ev.provider_id : "-") < 0 ||
+            (strcmp(kind, "phone") == 0
+                 ? key(k2, "idx:phone:", w->index, NULL)
+                 : key(k2, "idx:contact:", kind, ":", w->index, NULL)) < 0 ||
+            key(k4, "idx:link:", ad->name, ":", in_chat ? w->chat_index : "-",
                 NULL) < 0 ||
-            key(k2, "idx:phone:", w->index, NULL) < 0)
+            key(k5, "idx:contact:", kind, ":", in_chat ? w->chat_index : "-",
+                NULL) < 0 ||
+            hashed_key(k6, "dlv:pid:", ad->name,
+                       answers ? w->ev.reply_to : "-") < 0)
             goto inval;
         push(&a, "EVAL");
         push(&a, mo_script);
-        push(&a, "3");
+        push(&a, "6");
         push(&a, k1);
         push(&a, k2);
         push(&a, "mo:inbox");
+        push(&a, k4);
+        push(&a, k5);
+        push(&a, k6);
         push(&a, ttl);
         push(&a, ad->name);
         push(&a, w->index);
         pushn(&a, w->ev.text ? w->ev.text : "", w->ev.text_len);
         push(&a, dedup ? "1" : "0");
+        push(&a, in_chat ? "1" : "0");
+        push(&a, answers ? "1" : "0");
         rc = send_argv(ob, ob->cmd, wh_mo_done, w, a.n, a.v, a.len);
     } else {
         /* nothing to store; answer after one round trip, never inline */
@@ -1478,7 +1693,8 @@ static int options_valid(const struct outbox_options *o)
         const struct adapter_instance *in = o->adapters[i];
 
         /* a marker younger than a request can last is not a crash */
-        if (!in || !in->inited || !(in->ops->caps & ADAPTER_CAP_SMS) ||
+        if (!in || !in->inited ||
+            !(in->ops->caps & (ADAPTER_CAP_SMS | ADAPTER_CAP_CHAT)) ||
             strlen(in->ops->name) > ADAPTER_NAME_MAX ||
             o->stale_ms <= in->common.timeout_ms)
             return 0;

@@ -9,13 +9,17 @@
  *                           entry fields d (delivery), c (case), u (user),
  *                           t (text key). Entries are XACKed and XDELed
  *                           together with their verdict.
- *   outbox:{ch}:retry       zset: delivery -> due time (unix ms)
+ *   outbox:{ch}:retry       zset: delivery -> due time (unix ms): retries,
+ *                           and deliveries held back (quiet hours)
  *   dead:{ch}               stream of given-up deliveries: d c u reason
  *                           attempts error
  *   dlv:key:{c}:{u}:{ch}    string -> delivery id; SET NX at enqueue, so
  *                           enqueueing the same thing again is a no-op
- *   dlv:d:{d}               hash: case user adapter lane text state
+ *   dlv:d:{d}               hash: case user adapter lane text kind state
  *                           attempts provider error created updated
+ *   dlv:pid:{ch}:{h}        string -> delivery id, by the provider's id of
+ *                           the sent message ({h} = 32 hex of its hash):
+ *                           status reports and replies that name only it
  *   dlv:txt:{c}:{hash}      string: the rendered text (the public appeal
  *                           or notice), shared by every recipient;
  *                           {hash} = 32 hex of BLAKE2b-128(text)
@@ -27,11 +31,22 @@
  *                           deliveries in that state now (a transition
  *                           decrements the old state, increments the new)
  *   dlv:last:{u}            string: the case whose message last reached
- *                           user u (an SMS reply is about that case)
- *   dlv:mo:{ch}:{id}        string: an incoming message already taken
+ *                           recipient u (a reply is about that case)
+ *   dlv:mo:{ch}:{h}         string: an incoming message already taken
+ *   win:{ch}:{u}            string, 24 h: u wrote to us through ch (the
+ *                           WhatsApp customer-service window is open)
+ *   budget:{ch}:{yyyymmdd}  counter: sends today (UTC), against the
+ *                           adapter's daily-budget
  *   mo:inbox                stream (capped ~10000): incoming messages a
  *                           (adapter) u (user or "") c (case or "")
- *                           p (phone blind index) x (text)
+ *                           l (group link or "") p (sender blind index)
+ *                           x (text)
+ *
+ * RECIPIENTS. A delivery's u is a user id (the address is the user's
+ * phone for adapters whose address_kind is "phone", else their contacts
+ * entry of that kind: contacts.h) or OUTBOX_GROUP_PREFIX + a group link
+ * id (chatlink:{id} field "address", encrypted with context
+ * "link|address|{id}": chat_links.h).
  * Everything but the streams expires after options.ttl_s. States only
  * move forward (adapter.h: adapter_state_rank), so late, repeated or
  * out-of-order reports never move a delivery back.
@@ -97,6 +112,7 @@
 #include "sms_text.h"
 
 #define OUTBOX_ID_MAX 64 /* case, user and delivery ids: [A-Za-z0-9_-] */
+#define OUTBOX_GROUP_PREFIX "grp_" /* recipient = a group link */
 #define OUTBOX_GROUP "relay"
 
 enum outbox_lane {
@@ -110,7 +126,10 @@ struct outbox_reply {
     const char *adapter;     /* "kannel", "twilio" */
     const char *entry_id;    /* its mo:inbox entry: an idempotency key */
     const char *user_id;     /* the account of the sender, or NULL */
-    const char *case_id;     /* the case last sent to that user, or NULL */
+    const char *case_id;     /* the delivery case it is about: of the
+                                message it answers, else the last one the
+                                group / sender got; or NULL */
+    const char *link_id;     /* written in a linked group chat, or NULL */
     const char *phone_index; /* pii_blind_index() of the sender: 64 hex */
     const char *text;        /* UTF-8, NUL-terminated; PII, never log */
     size_t text_len;
@@ -190,6 +209,8 @@ struct outbox_item {
     const char *text; /* rendered UTF-8 */
     size_t text_len;
     const char *delivery_id; /* NULL: a fresh random one */
+    const char *kind;        /* adapter_msg.kind; NULL: "notice" */
+    long long not_before_ms; /* unix ms; 0 or past: send now */
 };
 
 /* rc RELAY_OK: 'delivery_id' is the delivery's id and fresh = 1 when it
