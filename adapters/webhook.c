@@ -81,8 +81,8 @@
 #include "error.h"
 #include "json_strict.h"
 
-#define WEBHOOK_TEXT_MAX 4000     /* code points of msg.text: see LENGTH */
-#define WEBHOOK_SECRET_MIN 32     /* bytes of HMAC key (RFC 7518 3.2) */
+#define WEBHOOK_TEXT_MAX 4000 /* code points of msg.text: see LENGTH */
+#define WEBHOOK_SECRET_MIN 32 /* bytes of HMAC key (RFC 7518 3.2) */
 #define WEBHOOK_USER_AGENT_MAX 128
 #define WEBHOOK_WORD_MAX 40 /* a Slack error word kept in error */
 
@@ -113,13 +113,11 @@ static int check_format(const char *value, char *why, size_t whylen)
 /* A header value: printable ASCII, so no CR/LF can split the header. */
 static int check_user_agent(const char *value, char *why, size_t whylen)
 {
-    size_t n = strlen(value);
+    size_t n = strlen(value), i = 0;
 
-    for (size_t i = 0; i < n; i++) {
-        if (value[i] < 0x20 || value[i] > 0x7e)
-            n = WEBHOOK_USER_AGENT_MAX + 1;
-    }
-    if (n > WEBHOOK_USER_AGENT_MAX) {
+    while (i < n && value[i] >= 0x20 && value[i] <= 0x7e)
+        i++;
+    if (i < n || n > WEBHOOK_USER_AGENT_MAX) {
         snprintf(why, whylen, "not at most %d printable ASCII characters",
                  WEBHOOK_USER_AGENT_MAX);
         return RELAY_EINVAL;
@@ -130,8 +128,7 @@ static int check_user_agent(const char *value, char *why, size_t whylen)
 #define WOFF(f) offsetof(struct webhook, f)
 
 static const struct config_option webhook_options[] = {
-    {"format", CONFIG_T_STRING, WOFF(format), 0, 0, "json", 0, check_format,
-     0},
+    {"format", CONFIG_T_STRING, WOFF(format), 0, 0, "json", 0, check_format, 0},
     {"secret-file", CONFIG_T_STRING, WOFF(secret_file), 0, 0, NULL,
      CONFIG_F_SECRET_PATH, NULL, 0},
     /* empty: the HTTP client's own "buurtrelay/{version}" */
@@ -392,8 +389,10 @@ static void build_json_body(struct adapter_buf *body,
     add_json_str(body, msg->delivery_id);
     adapter_buf_adds(body, ",\"kind\":");
     add_json_str(body, msg->kind);
-    adapter_buf_adds(body, msg->urgent ? ",\"urgent\":true" : ",\"urgent\":false");
-    adapter_buf_adds(body, msg->to_group ? ",\"group\":true" : ",\"group\":false");
+    adapter_buf_adds(body,
+                     msg->urgent ? ",\"urgent\":true" : ",\"urgent\":false");
+    adapter_buf_adds(body,
+                     msg->to_group ? ",\"group\":true" : ",\"group\":false");
     adapter_buf_adds(body, ",\"title\":");
     if (title.oom)
         body->oom = 1;

@@ -41,7 +41,9 @@
 #include "audit.h"
 #include "avg.h"
 #include "channel.h"
+#include "chat_store.h"
 #include "config.h"
+#include "quiet_hours.h"
 #include "error.h"
 #include "password.h"
 #include "pii.h"
@@ -103,6 +105,20 @@ static const char usage_text[] =
     "  erase --login L            delete a person's account, login, phone\n"
     "      index, tokens and personal keys, and remove their id from cases\n"
     "      and histories (AVG verwijdering; audit entries stay)\n"
+    "  contact --login L [--set KIND=VALUE]... [--clear KIND]...\n"
+    "          [--channels LIST | --no-channels] [--quiet HH:MM-HH:MM|off |\n"
+    "          --no-quiet]\n"
+    "      a person's chat addresses (KIND telegram, matrix, ...: a chat id\n"
+    "      or room id, stored only encrypted), their channel order (e.g.\n"
+    "      telegram,sms; default sms then their chats) and their own quiet\n"
+    "      hours; without options prints kinds, channels and quiet\n"
+    "  group link --adapter NAME --address ADDR --buurt CODE...\n"
+    "             [--name TEXT] [--admin LOGIN]\n"
+    "      link a chat group / room (or a webhook URL) to buurten: it gets\n"
+    "      their police appeals, updates and closings, and replies in it\n"
+    "      become tips; the address is stored only encrypted; prints the id\n"
+    "  group unlink --id ID       remove a link\n"
+    "  group list [--buurt CODE]  id adapter buurten admin name, one a line\n"
     "  sms rebuild                add every counted account with a phone to\n"
     "      the SMS recipients of its buurten (sms:buurt:{code}), for accounts\n"
     "      stored before those sets existed; safe to repeat\n"
@@ -1572,6 +1588,237 @@ static int cmd_export(struct ctl *c, int argc, char **argv, int i)
 
 /* erase --login L: AVG verwijdering (avg.h), then its audit entry. */
 /* sms rebuild: fills the sms:buurt recipient sets (user_store.h). */
+/* ---- Chat contacts and group links (chat_store.h) ----------------------- */
+
+#define CONTACT_ARGS_MAX 8
+
+/*
+ * contact --login L [...]: reads the person's contacts, applies the
+ * options and writes them back in one script that refuses when they
+ * changed meanwhile (then we read and apply again, once).
+ */
+static int cmd_contact(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *login = NULL, *channels = NULL, *quiet = NULL;
+    const char *sets[CONTACT_ARGS_MAX], *clears[CONTACT_ARGS_MAX];
+    size_t nsets = 0, nclears = 0;
+    int no_channels = 0, no_quiet = 0;
+    const struct opt opts[] = {
+        {"--login", &login, NULL, NULL, 0, NULL},
+        {"--set", NULL, sets, &nsets, CONTACT_ARGS_MAX, NULL},
+        {"--clear", NULL, clears, &nclears, CONTACT_ARGS_MAX, NULL},
+        {"--channels", &channels, NULL, NULL, 0, NULL},
+        {"--no-channels", NULL, NULL, NULL, 0, &no_channels},
+        {"--quiet", &quiet, NULL, NULL, 0, NULL},
+        {"--no-quiet", NULL, NULL, NULL, 0, &no_quiet},
+    };
+    unsigned char key[PII_KEY_BYTES];
+    char id[USER_ID_MAX + 1], names[CHANNELS_MAX][CONTACT_KIND_MAX + 1];
+    struct quiet_hours q;
+    size_t nnames;
+    int rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(*opts));
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!login)
+        return usage(c, "--login is required");
+    if (channels &&
+        (no_channels || channels_parse(channels, names, &nnames) < 0))
+        return usage(c, "--channels: a comma list of sms and chat kinds, "
+                        "each once (or --no-channels)");
+    if (quiet && (no_quiet || quiet_hours_parse(quiet, &q) < 0))
+        return usage(c, "--quiet: HH:MM-HH:MM or off (or --no-quiet)");
+    for (size_t k = 0; k < nsets; k++) {
+        const char *eq = strchr(sets[k], '=');
+        char kind[CONTACT_KIND_MAX + 1];
+
+        if (!eq || (size_t)(eq - sets[k]) > CONTACT_KIND_MAX)
+            return usage(c, "--set: KIND=VALUE (option #%zu)", k + 1);
+        memcpy(kind, sets[k], (size_t)(eq - sets[k]));
+        kind[eq - sets[k]] = '\0';
+        /* never echo the value: it identifies a person */
+        if (!contact_kind_valid(kind) || !contact_value_valid(eq + 1))
+            return usage(c, "--set: invalid kind or address (option #%zu)",
+                         k + 1);
+    }
+    for (size_t k = 0; k < nclears; k++)
+        if (!contact_kind_valid(clears[k]))
+            return usage(c, "--clear: invalid kind '%s'", shown(clears[k]));
+    rc = open_user(c, login, id);
+    if (rc != 0)
+        return rc;
+    if (load_audit_key(c, key) != 0)
+        return 1;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct chat_person p;
+        int changed =
+            nsets || nclears || channels || no_channels || quiet || no_quiet;
+
+        rc = chat_store_person_read(c->redis, key, id, &p);
+        if (rc < 0) {
+            sodium_memzero(key, sizeof(key));
+            if (rc == RELAY_EAUTH) {
+                fail(c, "the contacts do not decrypt with this pii key");
+                return 1;
+            }
+            return redis_fail(c, rc);
+        }
+        if (!changed) {
+            printf("contacts:");
+            for (size_t k = 0; k < p.ncontacts; k++)
+                printf(" %s", p.contacts[k].kind);
+            printf("%s\nchannels: %s\nquiet: %s\n", p.ncontacts ? "" : " none",
+                   p.channels[0] ? p.channels : "(default)",
+                   p.quiet[0] ? p.quiet : "(relay)");
+            chat_store_person_free(&p);
+            sodium_memzero(key, sizeof(key));
+            return 0;
+        }
+        for (size_t k = 0; rc == RELAY_OK && k < nclears; k++)
+            rc = contacts_set(p.contacts, &p.ncontacts, clears[k], NULL);
+        for (size_t k = 0; rc == RELAY_OK && k < nsets; k++) {
+            const char *eq = strchr(sets[k], '=');
+            char kind[CONTACT_KIND_MAX + 1];
+
+            memcpy(kind, sets[k], (size_t)(eq - sets[k]));
+            kind[eq - sets[k]] = '\0';
+            rc = contacts_set(p.contacts, &p.ncontacts, kind, eq + 1);
+        }
+        if (channels)
+            snprintf(p.channels, sizeof(p.channels), "%s", channels);
+        if (no_channels)
+            p.channels[0] = '\0';
+        if (quiet)
+            snprintf(p.quiet, sizeof(p.quiet), "%s", quiet);
+        if (no_quiet)
+            p.quiet[0] = '\0';
+        if (rc == RELAY_OK)
+            rc = chat_store_person_write(c->redis, key, id, &p);
+        chat_store_person_free(&p);
+        if (rc == RELAY_ECONFLICT && attempt == 0)
+            continue; /* changed meanwhile, or taken: read again */
+        break;
+    }
+    sodium_memzero(key, sizeof(key));
+    if (rc == RELAY_EFULL) {
+        fail(c, "at most %d chat addresses", CONTACTS_MAX);
+        return 1;
+    }
+    if (rc == RELAY_ECONFLICT) {
+        fail(c, "a chat address belongs to another account");
+        return 1;
+    }
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return audit_done(c, "user.contacts", id);
+}
+
+static int cmd_group_link(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *adapter = NULL, *address = NULL, *name = NULL, *admin = NULL;
+    const char *buurten[CHAT_LINK_BUURTEN_MAX];
+    size_t nbuurten = 0;
+    const struct opt opts[] = {
+        {"--adapter", &adapter, NULL, NULL, 0, NULL},
+        {"--address", &address, NULL, NULL, 0, NULL},
+        {"--buurt", NULL, buurten, &nbuurten, CHAT_LINK_BUURTEN_MAX, NULL},
+        {"--name", &name, NULL, NULL, 0, NULL},
+        {"--admin", &admin, NULL, NULL, 0, NULL},
+    };
+    unsigned char key[PII_KEY_BYTES];
+    char admin_id[USER_ID_MAX + 1] = "", id[CHAT_LINK_ID_MAX + 1];
+    int rc = parse_opts(c, argc, argv, i, opts, sizeof(opts) / sizeof(*opts));
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!adapter || !address || nbuurten == 0)
+        return usage(c, "--adapter, --address and --buurt are required");
+    if (!contact_kind_valid(adapter))
+        return usage(c, "invalid adapter name '%s'", shown(adapter));
+    if (!contact_value_valid(address))
+        return usage(c, "invalid --address (no spaces, '=' or ',')");
+    for (size_t k = 0; k < nbuurten; k++)
+        if (!channel_is_id(buurten[k]) || strlen(buurten[k]) != 10 ||
+            strncmp(buurten[k], "BU", 2) != 0)
+            return usage(c, "invalid buurt code '%s'", shown(buurten[k]));
+    if (name && (strlen(name) > CHAT_LINK_NAME_MAX || strpbrk(name, "\r\n")))
+        return usage(c, "--name: at most %d characters, one line",
+                     CHAT_LINK_NAME_MAX);
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0)
+        return 1;
+    if (admin && (rc = find_user(c, admin, admin_id)) != 0)
+        return rc;
+    if (load_audit_key(c, key) != 0)
+        return 1;
+    rc = chat_store_link_create(c->redis, key, adapter, address, buurten,
+                                nbuurten, name ? name : "", admin_id, id);
+    sodium_memzero(key, sizeof(key));
+    if (rc == RELAY_ECONFLICT) {
+        fail(c, "that chat is linked already (link %s)", id);
+        return 1;
+    }
+    if (rc == RELAY_EINVAL)
+        return usage(c, "invalid link");
+    if (rc < 0)
+        return redis_fail(c, rc);
+    printf("%s\n", id);
+    return audit_done(c, "group.link", id);
+}
+
+static int cmd_group_unlink(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *id = NULL;
+    const struct opt opts[] = {{"--id", &id, NULL, NULL, 0, NULL}};
+    int rc = parse_opts(c, argc, argv, i, opts, 1);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (!id || !channel_is_id(id) || strlen(id) > CHAT_LINK_ID_MAX)
+        return usage(c, "--id ID is required");
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0 || load_audit_key(c, NULL) != 0)
+        return 1;
+    rc = chat_store_link_delete(c->redis, id);
+    if (rc == RELAY_ENOTFOUND) {
+        fail(c, "no link %s", id);
+        return 1;
+    }
+    if (rc < 0)
+        return redis_fail(c, rc);
+    return audit_done(c, "group.unlink", id);
+}
+
+static void print_link(void *arg, const struct chat_link *l)
+{
+    (void)arg;
+    printf("%s %s %s %s %s\n", l->id, l->adapter, l->buurten,
+           l->admin[0] ? l->admin : "-", l->name);
+}
+
+static int cmd_group_list(struct ctl *c, int argc, char **argv, int i)
+{
+    const char *buurt = NULL;
+    const struct opt opts[] = {{"--buurt", &buurt, NULL, NULL, 0, NULL}};
+    int rc = parse_opts(c, argc, argv, i, opts, 1);
+
+    if (rc != 0)
+        return rc < 0 ? 0 : rc;
+    if (buurt && (!channel_is_id(buurt) || strlen(buurt) != 10))
+        return usage(c, "invalid buurt code '%s'", shown(buurt));
+    rc = load_config(c);
+    if (rc != 0)
+        return rc;
+    if (connect_redis(c) != 0)
+        return 1;
+    rc = chat_store_link_list(c->redis, buurt, print_link, NULL);
+    return rc < 0 ? redis_fail(c, rc) : 0;
+}
+
 static int cmd_sms_rebuild(struct ctl *c, int argc, char **argv, int i)
 {
     size_t added = 0;
@@ -1684,6 +1931,27 @@ static int dispatch(struct ctl *c, int argc, char **argv, int i)
     if (strcmp(w, "erase") == 0) {
         c->cmd = "erase";
         return cmd_erase(c, argc, argv, i + 1);
+    }
+    if (strcmp(w, "contact") == 0) {
+        c->cmd = "contact";
+        return cmd_contact(c, argc, argv, i + 1);
+    }
+    if (strcmp(w, "group") == 0) {
+        if (strcmp(sub, "link") == 0) {
+            c->cmd = "group link";
+            return cmd_group_link(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "unlink") == 0) {
+            c->cmd = "group unlink";
+            return cmd_group_unlink(c, argc, argv, i + 2);
+        }
+        if (strcmp(sub, "list") == 0) {
+            c->cmd = "group list";
+            return cmd_group_list(c, argc, argv, i + 2);
+        }
+        c->cmd = "group";
+        return usage(c, "unknown command '%s' (link, unlink, list)",
+                     shown(sub));
     }
     if (strcmp(w, "sms") == 0) {
         c->cmd = "sms";

@@ -15,7 +15,7 @@
 #include "channel.h"
 #include "error.h"
 #include "post_internal.h"
-#include "sms_notify.h"
+#include "notify.h"
 #include "txn_build.h"
 
 #define MAX_TIPPERS 256 /* tippers remembered for the outcome message */
@@ -82,15 +82,17 @@ static void schedule_retention(struct post_op *op, struct txn_build *b,
     txn_arg(b, case_id);
 }
 
-/* Checks and plans one SMS of a case (sms_notify.h); the delivery case
- * is the case id plus 'suffix' ("" for the appeal itself). Returns < 0
- * when the post was answered (refused text) and 'b' freed. */
+/* Checks and plans one notice of a case (notify.h); the delivery case
+ * is the case id plus 'suffix' ("" for the appeal itself). Notices to
+ * buurten also go to their linked chat groups. Takes 'text' (frees it).
+ * Returns < 0 when the post was answered (refused text) and 'b' freed. */
 static int sms_compose(struct post_op *op, const struct case_rec *c,
                        struct txn_build *b, const char *suffix,
-                       char (*codes)[11], int n, const char *user_id,
-                       enum outbox_lane lane, char *text)
+                       const char *kind, char (*codes)[11], int n,
+                       const char *user_id, enum outbox_lane lane, char *text)
 {
     char dcase[OUTBOX_ID_MAX + 1];
+    struct notify_spec spec;
     int rc;
 
     if (!op->relay->outbox) {
@@ -98,7 +100,16 @@ static int sms_compose(struct post_op *op, const struct case_rec *c,
         return RELAY_OK;
     }
     snprintf(dcase, sizeof(dcase), "%s%s", c->id, suffix);
-    rc = sms_notify_compose(op, 1, dcase, codes, n, user_id, lane, text);
+    memset(&spec, 0, sizeof(spec));
+    spec.dcase = dcase;
+    spec.kind = kind;
+    spec.codes = codes;
+    spec.n = n;
+    spec.user_id = user_id;
+    spec.lane = lane;
+    spec.groups = user_id == NULL;
+    spec.text = text;
+    rc = notify_compose(op, 1, &spec);
     free(text);
     if (rc < 0)
         txn_free(b);
@@ -113,7 +124,7 @@ static char *appeal_text(const char *alert)
 
     if (!a)
         return NULL;
-    t = sms_notify_text(
+    t = notify_text(
         "", cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "title")),
         cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(a, "body")),
         cJSON_GetStringValue(
@@ -140,9 +151,9 @@ void on_approve(struct post_op *op, const struct case_rec *c,
     if (transition(op, c, CASE_OP_APPROVE, 0, &to) < 0)
         return;
     /* Approved appeals are the severe ones: the urgent lane. */
-    if (c->alert &&
-        sms_compose(op, c, b, "", (char(*)[11])c->buurten, c->nbuurten, NULL,
-                    OUTBOX_URGENT, appeal_text(c->alert)) < 0)
+    if (c->alert && sms_compose(op, c, b, "", "approval",
+                                (char(*)[11])c->buurten, c->nbuurten, NULL,
+                                OUTBOX_URGENT, appeal_text(c->alert)) < 0)
         return;
     hset_state(b, c->id, to);
     txn_arg(b, "approved_by");
@@ -215,9 +226,17 @@ void on_update(struct post_op *op, const struct case_rec *c,
         char suffix[32];
 
         snprintf(suffix, sizeof(suffix), "-u%s", c->version);
+        /* The update goes out urgently, like the appeal it changes; a
+         * buurt it adds first gets the whole appeal (its delivery case is
+         * the appeal's, so whoever had it already is skipped). */
+        if (c->state == CS_ACTIVE && nadded > 0 && c->alert &&
+            sms_compose(op, c, b, "", "appeal", added, nadded, NULL,
+                        OUTBOX_URGENT, appeal_text(c->alert)) < 0)
+            return;
         if (c->state == CS_ACTIVE &&
-            sms_compose(op, c, b, suffix, all, nall, NULL, OUTBOX_ROUTINE,
-                        sms_notify_text("Update: ", p->body, NULL, NULL)) < 0)
+            sms_compose(op, c, b, suffix, "update", all, nall, NULL,
+                        OUTBOX_URGENT,
+                        notify_text("Update: ", p->body, NULL, NULL)) < 0)
             return;
     }
     m = txn_msg_new("update", c->id, &op->user);
@@ -272,9 +291,9 @@ void on_close(struct post_op *op, const struct case_rec *c, struct txn_build *b,
     /* Everyone the appeal reached by SMS hears that it ended: the case's
      * buurten (only an appeal that was published reached anyone). */
     if (c->state == CS_ACTIVE &&
-        sms_compose(op, c, b, "-x", (char(*)[11])c->buurten, c->nbuurten, NULL,
-                    OUTBOX_URGENT,
-                    sms_notify_text("Afgesloten: ", p->body, NULL, NULL)) < 0)
+        sms_compose(op, c, b, "-x", "closing", (char(*)[11])c->buurten,
+                    c->nbuurten, NULL, OUTBOX_URGENT,
+                    notify_text("Afgesloten: ", p->body, NULL, NULL)) < 0)
         return;
     m = txn_msg_new("close", c->id, &op->user);
     if (m) {
@@ -423,9 +442,10 @@ void on_status(struct post_op *op, const struct case_rec *c,
         char suffix[32];
 
         snprintf(suffix, sizeof(suffix), "-s%s", c->version);
-        if (sms_compose(op, c, b, suffix, NULL, 0, c->owner, OUTBOX_ROUTINE,
-                        sms_notify_text("Uw melding: ", case_state_label_nl(to),
-                                        p->note, NULL)) < 0)
+        if (sms_compose(op, c, b, suffix, "status", NULL, 0, c->owner,
+                        OUTBOX_ROUTINE,
+                        notify_text("Uw melding: ", case_state_label_nl(to),
+                                    p->note, NULL)) < 0)
             return;
     }
     m = txn_msg_new("status", c->id, &op->user);

@@ -25,6 +25,7 @@
 
 #include "adapter.h"
 #include "error.h"
+#include "quiet_hours.h"
 #include "log.h"
 
 #define CONFIG_LINE_MAX 1024           /* bytes of one line, without EOL */
@@ -38,6 +39,7 @@ static int check_redis(const char *value, char *why, size_t whylen);
 static int check_log_level(const char *value, char *why, size_t whylen);
 static int check_origin(const char *value, char *why, size_t whylen);
 static int check_escalate(const char *value, char *why, size_t whylen);
+static int check_quiet(const char *value, char *why, size_t whylen);
 static int check_adapter(const char *value, char *why, size_t whylen);
 
 #define OFF(field) offsetof(struct relay_config, field)
@@ -125,6 +127,10 @@ static const struct config_option config_table[] = {
     {"outbox-backoff-max-ms", CONFIG_T_INT, OFF(outbox_backoff_max_ms), 10,
      86400000, "300000", 0, NULL, 0},
     {"outbox-ttl", CONFIG_T_INT, OFF(outbox_ttl), 3600, 31536000, "604800", 0,
+     NULL, 0},
+    {"quiet-hours", CONFIG_T_STRING, OFF(quiet_hours), 0, 0, "", 0, check_quiet,
+     0},
+    {"fallback-after", CONFIG_T_INT, OFF(fallback_after), 10, 86400, "300", 0,
      NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };
@@ -988,6 +994,18 @@ static int check_adapter(const char *value, char *why, size_t whylen)
         return RELAY_OK;
     snprintf(why, whylen, "'%s' is not an adapter (kannel, twilio)", value);
     return RELAY_EINVAL;
+}
+
+/* "HH:MM-HH:MM", "" or "off" (quiet_hours.h). */
+static int check_quiet(const char *value, char *why, size_t whylen)
+{
+    struct quiet_hours q;
+
+    if (quiet_hours_parse(value, &q) < 0) {
+        snprintf(why, whylen, "expected HH:MM-HH:MM or off");
+        return RELAY_ECONFIG;
+    }
+    return RELAY_OK;
 }
 
 /* "escalate CATEGORY SECONDS": a report category (protocol.md) and 1 ..

@@ -70,12 +70,17 @@ struct relay_config {
      * adapter_set_build(); secrets live in files named here. */
     char adapter_lines[CONFIG_ADAPTER_LINES_MAX][CONFIG_STR_MAX];
     int adapter_line_count;
-    int outbox_worker;               /* this process sends */
-    long long outbox_batch;          /* entries read per stream at once */
-    long long outbox_claim_idle_ms;  /* reclaim deliveries pending longer */
-    long long outbox_backoff_min_ms; /* first retry delay */
-    long long outbox_backoff_max_ms; /* retry delay ceiling */
-    long long outbox_ttl;            /* seconds delivery records live */
+    int outbox_worker;                /* this process sends */
+    long long outbox_batch;           /* entries read per stream at once */
+    long long outbox_claim_idle_ms;   /* reclaim deliveries pending longer */
+    long long outbox_backoff_min_ms;  /* first retry delay */
+    long long outbox_backoff_max_ms;  /* retry delay ceiling */
+    long long outbox_ttl;             /* seconds delivery records live */
+    char quiet_hours[CONFIG_STR_MAX]; /* routine notices held back then:
+                                         "22:00-07:00" local, "" none */
+    long long fallback_after;         /* seconds before a routine notice
+                                         not delivered tries the person's
+                                         next channel */
 };
 
 /* Fills 'cfg' with every default. Never fails (defaults are tested). */

@@ -29,7 +29,7 @@
 #include "relay.h"
 #include "server.h"
 #include "session.h"
-#include "sms_notify.h"
+#include "notify.h"
 
 static void usage(FILE *out)
 {
@@ -72,10 +72,10 @@ static void on_control(void *arg, const char *text)
 
 /* Audit entries still waiting for Redis (shutdown waits for them). */
 /* An SMS reply, already stored in mo:inbox by the outbox (with the case
- * the sender last received): a tip on that case (sms_notify.h). */
+ * the sender last received): a tip on that case (notify.h). */
 static void on_reply(void *arg, const struct outbox_reply *r)
 {
-    sms_notify_reply(arg, r);
+    notify_reply(arg, r);
 }
 
 /* --check-config: the adapters are built (secret files read) and freed. */
@@ -166,7 +166,7 @@ static int start_outbox(struct relay *relay, struct adapter_set *set,
         return RELAY_ECONFIG;
     }
     relay->adapters = set;
-    sms_notify_start(relay);
+    notify_start(relay);
     log_info("main", "sms: %d adapter(s), worker %s", set->n,
              o.worker ? "on" : "off");
     return RELAY_OK;
@@ -205,7 +205,7 @@ static void drain_tick(uv_timer_t *t)
     close_handle((uv_handle_t *)&relay->sigint);
     server_stop(relay);
     guard_cleanup(relay);
-    sms_notify_stop(relay);
+    notify_stop(relay);
     bus_destroy(relay->bus);
     relay->bus = NULL;
     /* Pending enqueue and webhook callbacks run inside; its requests in
@@ -398,7 +398,7 @@ int main(int argc, char **argv)
     }
     if (server_start(&relay) < 0) {
         fprintf(stderr, "buurtrelay: cannot listen on %s\n", relay.cfg.listen);
-        sms_notify_stop(&relay);
+        notify_stop(&relay);
         bus_destroy(relay.bus);
         outbox_destroy(relay.outbox);
         relay.outbox = NULL;

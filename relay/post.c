@@ -18,7 +18,7 @@
 #include "post_internal.h"
 #include "txn_build.h"
 #include "log.h"
-#include "sms_notify.h"
+#include "notify.h"
 
 #define MAX_ATTEMPTS 3
 
@@ -30,7 +30,7 @@ static void set_err(struct proto_error *err, const char *code, const char *msg)
 
 static void op_free(struct post_op *op)
 {
-    sms_notify_fire(op, 0); /* a plan not sent by now never will be */
+    notify_fire(op, 0); /* a plan not sent by now never will be */
     proto_post_cleanup(&op->post);
     cJSON_Delete(op->root);
     free(op);
@@ -73,7 +73,7 @@ static void txn_done(void *arg, int rc, const char *text, int replayed)
     }
     /* SMS only for a post stored now, after its ack is on its way. */
     op->cb(op->arg, RELAY_OK, NULL, text);
-    sms_notify_fire(op, !replayed);
+    notify_fire(op, !replayed);
     op_free(op);
 }
 
@@ -251,10 +251,21 @@ static void submit_alert(struct post_op *op)
     alert = txn_keep(&b, txn_msg_done(m));
     if (!alert)
         goto nomem;
-    sms = sms_notify_text("", p->title, p->body, p->instruction);
-    rc = sms_notify_compose(
-        op, !pending, case_id, codes, n, NULL,
-        op->user.role == ROLE_POLICE ? OUTBOX_URGENT : OUTBOX_ROUTINE, sms);
+    sms = notify_text("", p->title, p->body, p->instruction);
+    {
+        struct notify_spec spec = {
+            .dcase = case_id,
+            .kind = "appeal",
+            .codes = codes,
+            .n = n,
+            .lane =
+                op->user.role == ROLE_POLICE ? OUTBOX_URGENT : OUTBOX_ROUTINE,
+            .groups = 1,
+            .text = sms,
+        };
+
+        rc = notify_compose(op, !pending, &spec);
+    }
     free(sms);
     if (rc < 0) {
         txn_free(&b);

@@ -76,7 +76,8 @@ struct relay {
      * urgent, routine (stream lengths), retry (zset), dead (stream). */
     long long sms_depth[8][4];
     uv_timer_t sms_depth_timer;
-    int sms_depth_timer_on;
+    int sms_depth_timer_on; /* and fallback_timer (notify.c) */
+    uv_timer_t fallback_timer;
     struct session *sessions; /* doubly linked, all live sessions */
     struct relay_metrics metrics;
     int shutting_down;

@@ -157,15 +157,26 @@
  * above): role and buurten as stored (buurten may be false, i.e. absent),
  * has_phone a boolean. With a phone it also adds the id to (d = 1) or
  * removes it from (d = -1) the set sms:buurt:{code} of each buurt: the
- * SMS recipients of an appeal there (post.c). Every script that moves
+ * SMS recipients of an appeal there (post.c). An account with chat
+ * contacts (field contact_kinds, contacts.h; read here, so callers need
+ * not pass it) is likewise in chat:buurt:{code}. Every script that moves
  * the counters begins with this text, so the rule lives in one place
  * (avg.c's erase uses it too).
  */
 #define USER_STORE_LUA_COUNT                                                   \
     "local function count(id, role, buurten, has_phone, d)\n"                  \
     "  if role ~= 'resident' and role ~= 'beheerder' then return end\n"        \
+    "  local has_chat = redis.call('HEXISTS', 'user:' .. id,"                  \
+    " 'contact_kinds') == 1\n"                                                 \
     "  for code in string.gmatch(buurten or '', 'BU%d+') do\n"                 \
     "    redis.call('HINCRBY', 'stats:buurt:' .. code, 'ws', d)\n"             \
+    "    if has_chat then\n"                                                   \
+    "      if d > 0 then\n"                                                    \
+    "        redis.call('SADD', 'chat:buurt:' .. code, id)\n"                  \
+    "      else\n"                                                             \
+    "        redis.call('SREM', 'chat:buurt:' .. code, id)\n"                  \
+    "      end\n"                                                              \
+    "    end\n"                                                                \
     "    if has_phone then\n"                                                  \
     "      redis.call('HINCRBY', 'stats:buurt:' .. code, 'sms', d)\n"          \
     "      if d > 0 then\n"                                                    \
