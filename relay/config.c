@@ -130,7 +130,7 @@ static const struct config_option config_table[] = {
      NULL, 0},
     {"quiet-hours", CONFIG_T_STRING, OFF(quiet_hours), 0, 0, "", 0, check_quiet,
      0},
-    {"fallback-after", CONFIG_T_INT, OFF(fallback_after), 10, 86400, "300", 0,
+    {"fallback-after", CONFIG_T_INT, OFF(fallback_after), 1, 86400, "300", 0,
      NULL, 0},
     {NULL, 0, 0, 0, 0, NULL, 0, NULL, 0},
 };

@@ -36,7 +36,7 @@ enum api_route {
 
 #define HOOK_BODY_MAX (64 * 1024) /* a webhook's body */
 #define HOOK_TARGET_MAX 2048      /* path and query string */
-#define HOOK_HEADERS_MAX 8
+#define HOOK_HEADERS_MAX 12
 
 struct http_request_state {
     struct relay *relay;
@@ -763,14 +763,81 @@ int http_api_logout(struct relay *relay, struct lws *wsi,
 
 /* ---- GET /api/v1/cases/{id} --------------------------------------------- */
 
-/* KEYS [1] case:{id}, [2] case:{id}:events. Returns {fields (flat
- * HGETALL), events (newest 200, oldest first)}. */
+/* KEYS [1] case:{id}, [2] case:{id}:events, [3] notify:dcases:{id}.
+ * Returns {fields (flat HGETALL), events (newest 200, oldest first),
+ * deliveries}: deliveries a flat list of (notice, "{channel}:{state}",
+ * count) for every notice of the case (the appeal, updates, closing,
+ * status messages: notify.h) from the outbox's dlv:{notice}:summary. */
 static const char case_script[] =
     "local f = redis.call('HGETALL', KEYS[1])\n"
     "local e = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 200)\n"
     "local out = {}\n"
     "for i = #e, 1, -1 do out[#out + 1] = e[i] end\n"
-    "return {f, out}\n";
+    "local d = {}\n"
+    "for _, n in ipairs(redis.call('SMEMBERS', KEYS[3])) do\n"
+    "  local s = redis.call('HGETALL', 'dlv:' .. n .. ':summary')\n"
+    "  for i = 1, #s, 2 do\n"
+    "    d[#d + 1] = n\n"
+    "    d[#d + 1] = s[i]\n"
+    "    d[#d + 1] = s[i + 1]\n"
+    "  end\n"
+    "end\n"
+    "return {f, out, d}\n";
+
+/*
+ * Adds "deliveries" to an officer's view: per channel and state the
+ * number of deliveries now in that state over all the case's notices
+ * ("total"), and the same per notice ("notices": {"{case}-x": ...}).
+ */
+static void add_deliveries(cJSON *root, const redisReply *d)
+{
+    cJSON *dl = cJSON_AddObjectToObject(root, "deliveries");
+    cJSON *total = dl ? cJSON_AddObjectToObject(dl, "total") : NULL;
+    cJSON *notices = dl ? cJSON_AddObjectToObject(dl, "notices") : NULL;
+
+    if (!total || !notices)
+        return;
+    for (size_t i = 0; i + 3 <= d->elements; i += 3) {
+        const redisReply *n = d->element[i], *k = d->element[i + 1],
+                         *v = d->element[i + 2];
+        char ch[64];
+        const char *colon;
+        double count;
+        cJSON *targets[2];
+
+        if (n->type != REDIS_REPLY_STRING || k->type != REDIS_REPLY_STRING ||
+            v->type != REDIS_REPLY_STRING)
+            continue;
+        colon = strchr(k->str, ':');
+        if (!colon || (size_t)(colon - k->str) >= sizeof(ch))
+            continue;
+        memcpy(ch, k->str, (size_t)(colon - k->str));
+        ch[colon - k->str] = '\0';
+        count = strtod(v->str, NULL);
+        if (count <= 0)
+            continue; /* a state every delivery has left */
+        targets[0] = total;
+        targets[1] = cJSON_GetObjectItemCaseSensitive(notices, n->str);
+        if (!targets[1])
+            targets[1] = cJSON_AddObjectToObject(notices, n->str);
+        for (int t = 0; t < 2; t++) {
+            cJSON *per, *st;
+
+            if (!targets[t])
+                continue;
+            per = cJSON_GetObjectItemCaseSensitive(targets[t], ch);
+            if (!per)
+                per = cJSON_AddObjectToObject(targets[t], ch);
+            if (!per)
+                continue;
+            st = cJSON_GetObjectItemCaseSensitive(per, colon + 1);
+            if (st)
+                cJSON_SetNumberValue(st, st->valuedouble + count);
+            else
+                cJSON_AddNumberToObject(per, colon + 1, count);
+        }
+    }
+}
 
 static const char *hash_get(const redisReply *f, const char *key)
 {
@@ -803,9 +870,10 @@ static void case_read(void *arg, redisReply *reply)
     static const char *const reporter_events[] = {"report", "status",
                                                   "feedback", "tip"};
 
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY ||
-        reply->element[1]->type != REDIS_REPLY_ARRAY) {
+        reply->element[1]->type != REDIS_REPLY_ARRAY ||
+        reply->element[2]->type != REDIS_REPLY_ARRAY) {
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
         return;
     }
@@ -902,6 +970,8 @@ static void case_read(void *arg, redisReply *reply)
         }
         cJSON_AddItemToArray(events, o);
     }
+    if (officer)
+        add_deliveries(root, reply->element[2]);
     json = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     answer(r, json ? 200 : 500, json ? strdup(json) : NULL);
@@ -912,7 +982,7 @@ static void case_read(void *arg, redisReply *reply)
 static void case_authed(void *arg, int rc, const struct user *user)
 {
     struct http_request_state *r = arg;
-    char key[96], events[104];
+    char key[96], events[104], notices[112];
     struct user *copy;
 
     if (rc < 0) {
@@ -932,8 +1002,10 @@ static void case_authed(void *arg, int rc, const struct user *user)
     r->body = (char *)copy;
     snprintf(key, sizeof(key), "case:%s", r->case_id);
     snprintf(events, sizeof(events), "case:%s:events", r->case_id);
+    snprintf(notices, sizeof(notices), "notify:dcases:%s", r->case_id);
     if (redis_link_command(bus_command_link(r->relay->bus), case_read, r,
-                           "EVAL %s 2 %s %s", case_script, key, events) < 0)
+                           "EVAL %s 3 %s %s %s", case_script, key, events,
+                           notices) < 0)
         answer_error(r, PROTO_E_UNAVAILABLE, "try again later");
 }
 
@@ -1171,6 +1243,8 @@ int http_api_hook_begin(struct relay *relay, struct lws *wsi,
         {"X-Kannel-Time", "x-kannel-time:"},
         {"X-Kannel-Coding", "x-kannel-coding:"},
         {"X-Kannel-SMSC", "x-kannel-smsc:"},
+        {"X-Hub-Signature-256", "x-hub-signature-256:"},
+        {"X-Telegram-Bot-Api-Secret-Token", "x-telegram-bot-api-secret-token:"},
     };
     struct http_request_state *r;
     const char *name = uri + 7; /* after "/hooks/" */
@@ -1189,8 +1263,11 @@ int http_api_hook_begin(struct relay *relay, struct lws *wsi,
     r->adapter[nlen] = '\0';
     lws_get_peer_simple(wsi, r->ip, sizeof(r->ip));
     r->target = hook_target(wsi, uri);
-    if (!r->target || hook_header(r, wsi, "Content-Type",
-                                  WSI_TOKEN_HTTP_CONTENT_TYPE, NULL) < 0) {
+    if (!r->target ||
+        hook_header(r, wsi, "Content-Type", WSI_TOKEN_HTTP_CONTENT_TYPE, NULL) <
+            0 ||
+        hook_header(r, wsi, "Authorization", WSI_TOKEN_HTTP_AUTHORIZATION,
+                    NULL) < 0) {
         free_state(r);
         return 0;
     }

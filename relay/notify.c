@@ -64,19 +64,23 @@ static struct notify_plan *plan_take(const struct post_op *op)
 /* ---- Lua scripts ------------------------------------------------------ */
 
 /*
- * Recipients. ARGV: 1 'buurten' | 'user', 2 groups '1'/'0', 3.. buurt
- * codes (or the one user id). Returns {people, links}: people a flat list
+ * Recipients. ARGV: 1 'buurten' | 'user', 2 groups '1'/'0', 3 the case,
+ * 4 the delivery case, 5 ttl s, 6.. buurt codes (or the one user id).
+ * Records the delivery case in notify:dcases:{case} (the case's delivery
+ * summary: http_api.c). Returns {people, links}: people a flat list
  * of 5-tuples (id, channels, has phone '1'/'0', contact kinds, quiet);
  * links of 2-tuples (link id, adapter). Disabled accounts are skipped
  * (the buurt sets never hold them; a single user is checked).
  */
 static const char recipients_script[] =
     "local ids = {}\n"
+    "redis.call('SADD', 'notify:dcases:' .. ARGV[3], ARGV[4])\n"
+    "redis.call('EXPIRE', 'notify:dcases:' .. ARGV[3], ARGV[5])\n"
     "if ARGV[1] == 'user' then\n"
-    "  ids = {ARGV[3]}\n"
+    "  ids = {ARGV[6]}\n"
     "else\n"
     "  local keys = {}\n"
-    "  for i = 3, #ARGV do\n"
+    "  for i = 6, #ARGV do\n"
     "    keys[#keys + 1] = 'sms:buurt:' .. ARGV[i]\n"
     "    keys[#keys + 1] = 'chat:buurt:' .. ARGV[i]\n"
     "  end\n"
@@ -96,7 +100,7 @@ static const char recipients_script[] =
     "end\n"
     "local links, seen = {}, {}\n"
     "if ARGV[1] == 'buurten' and ARGV[2] == '1' then\n"
-    "  for i = 3, #ARGV do\n"
+    "  for i = 6, #ARGV do\n"
     "    for _, l in ipairs(redis.call('SMEMBERS', 'chatlinks:buurt:' ..\n"
     "        ARGV[i])) do\n"
     "      if not seen[l] then\n"
@@ -394,15 +398,18 @@ static int enqueue_to(const struct notice *nt, const char *recipient,
     return rc;
 }
 
-/* Schedules the person's channel 'index' after fallback-after. */
+/* Schedules the person's channel 'index' fallback-after seconds after
+ * 'from_ms' (now, or the end of their quiet hours: the first channel
+ * gets its full chance). */
 static void schedule_fallback(struct relay *relay, const char *dcase,
-                              const char *user, int index)
+                              const char *user, int index, long long from_ms)
 {
     char member[2 * OUTBOX_ID_MAX + 16], due[24];
 
     snprintf(member, sizeof(member), "%s|%s|%d", dcase, user, index);
     snprintf(due, sizeof(due), "%lld",
-             now_ms() + relay->cfg.fallback_after * 1000);
+             (from_ms > now_ms() ? from_ms : now_ms()) +
+                 relay->cfg.fallback_after * 1000);
     if (redis_link_command(bus_command_link(relay->bus), NULL, NULL,
                            "ZADD notify:fallback %s %s", due, member) < 0)
         log_warn("notify", "case %s: user %s: no fallback (redis down)", dcase,
@@ -415,6 +422,7 @@ static int notify_person(const struct notice *nt, const redisReply *const *f)
     const struct adapter_set *set = nt->relay->adapters;
     const struct adapter_instance *ch[CHANNELS_MAX];
     const char *user = f[0]->str;
+    long long held;
     int n, queued = 0;
 
     if (f[0]->len > OUTBOX_ID_MAX)
@@ -427,10 +435,10 @@ static int notify_person(const struct notice *nt, const redisReply *const *f)
             queued += enqueue_to(nt, user, ch[i], 0) == RELAY_OK;
         return queued;
     }
-    queued = enqueue_to(nt, user, ch[0], held_until(nt->relay, f[4]->str)) ==
-             RELAY_OK;
+    held = held_until(nt->relay, f[4]->str);
+    queued = enqueue_to(nt, user, ch[0], held) == RELAY_OK;
     if (queued && n > 1)
-        schedule_fallback(nt->relay, nt->dcase, user, 1);
+        schedule_fallback(nt->relay, nt->dcase, user, 1, held);
     return queued;
 }
 
@@ -486,15 +494,22 @@ static void recipients_read(void *arg, redisReply *r)
 
 static void fire_one(struct notify_plan *p)
 {
-    const char *argv[PLAN_BUURTEN_MAX + 6];
-    size_t lens[PLAN_BUURTEN_MAX + 6];
+    const char *argv[PLAN_BUURTEN_MAX + 9];
+    size_t lens[PLAN_BUURTEN_MAX + 9];
+    char base[65], ttl[24];
     int argc = 0;
+
+    notify_case_of(p->dcase, base);
+    snprintf(ttl, sizeof(ttl), "%lld", p->relay->cfg.outbox_ttl);
 
     argv[argc++] = "EVAL";
     argv[argc++] = recipients_script;
     argv[argc++] = "0";
     argv[argc++] = p->user_id[0] ? "user" : "buurten";
     argv[argc++] = p->groups ? "1" : "0";
+    argv[argc++] = base;
+    argv[argc++] = p->dcase;
+    argv[argc++] = ttl;
     if (p->user_id[0])
         argv[argc++] = p->user_id;
     else
@@ -544,6 +559,7 @@ static void fallback_read(void *arg, redisReply *r)
     const struct adapter_instance *ch[CHANNELS_MAX];
     const redisReply *person, *states, *text, *kind;
     struct notice nt;
+    long long held;
     int n;
 
     if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 || !set ||
@@ -581,11 +597,10 @@ static void fallback_read(void *arg, redisReply *r)
     nt.lane = OUTBOX_ROUTINE;
     log_info("notify", "case %s: user %s not reached, falling back to %s",
              fb->dcase, fb->user, ch[fb->index]->ops->name);
-    if (enqueue_to(&nt, fb->user, ch[fb->index],
-                   held_until(fb->relay, person->element[4]->str)) ==
-            RELAY_OK &&
+    held = held_until(fb->relay, person->element[4]->str);
+    if (enqueue_to(&nt, fb->user, ch[fb->index], held) == RELAY_OK &&
         fb->index + 1 < n)
-        schedule_fallback(fb->relay, fb->dcase, fb->user, fb->index + 1);
+        schedule_fallback(fb->relay, fb->dcase, fb->user, fb->index + 1, held);
 out:
     free(fb);
 }

@@ -198,6 +198,15 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
         return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
                             "{\"error\":\"not found\"}");
     }
+    /* PUT only for webhooks: Matrix pushes application-service
+     * transactions that way. */
+    if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_PUT_URI) > 0) {
+        if (strncmp(uri, "/hooks/", 7) == 0 &&
+            http_api_hook_begin(relay, wsi, "PUT", uri, &pss->http))
+            return 0; /* the body follows */
+        return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
+                            "{\"error\":\"not found\"}");
+    }
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_DELETE_URI) > 0) {
         if (strcmp(uri, "/api/v1/session") == 0)
             return http_api_logout(relay, wsi, &pss->http);
