@@ -97,7 +97,7 @@ struct adapter_msg {
  * and PII) by adapter_request_cleanup(); method is a static string.
  */
 struct adapter_request {
-    const char *method; /* "GET" or "POST" */
+    const char *method; /* "GET", "POST" or "PUT" */
     char *url;
     char *headers[ADAPTER_HEADERS_MAX]; /* "Name: value" */
     int nheaders;
@@ -150,7 +150,7 @@ int adapter_state_rank(enum adapter_state s);
 
 /* One webhook request as received. Every pointer is borrowed. */
 struct adapter_webhook_req {
-    const char *method;         /* "GET", "POST" */
+    const char *method;         /* "GET", "POST", "PUT" */
     const char *path;           /* local path and query, e.g.
                                    "/hooks/kannel/dlr?d=..." */
     const char *url;            /* the full URL the provider called:

@@ -1736,7 +1736,7 @@ static int cmd_group_link(struct ctl *c, int argc, char **argv, int i)
     if (!contact_kind_valid(adapter))
         return usage(c, "invalid adapter name '%s'", shown(adapter));
     if (!contact_value_valid(address))
-        return usage(c, "invalid --address (no spaces, '=' or ',')");
+        return usage(c, "invalid --address (printable ASCII, no spaces)");
     for (size_t k = 0; k < nbuurten; k++)
         if (!channel_is_id(buurten[k]) || strlen(buurten[k]) != 10 ||
             strncmp(buurten[k], "BU", 2) != 0)

@@ -128,6 +128,8 @@ static const struct config_option config_table[] = {
      86400000, "300000", 0, NULL, 0},
     {"outbox-ttl", CONFIG_T_INT, OFF(outbox_ttl), 3600, 31536000, "604800", 0,
      NULL, 0},
+    {"max-hook-body", CONFIG_T_SIZE, OFF(max_hook_body), 1024, 67108864,
+     "4194304", 0, NULL, 0},
     {"quiet-hours", CONFIG_T_STRING, OFF(quiet_hours), 0, 0, "", 0, check_quiet,
      0},
     {"fallback-after", CONFIG_T_INT, OFF(fallback_after), 1, 86400, "300", 0,

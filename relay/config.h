@@ -76,6 +76,9 @@ struct relay_config {
     long long outbox_backoff_min_ms;  /* first retry delay */
     long long outbox_backoff_max_ms;  /* retry delay ceiling */
     long long outbox_ttl;             /* seconds delivery records live */
+    long long max_hook_body;          /* bytes of one provider webhook (a
+                                         Matrix transaction may batch
+                                         many events) */
     char quiet_hours[CONFIG_STR_MAX]; /* routine notices held back then:
                                          "22:00-07:00" local, "" none */
     long long fallback_after;         /* seconds before a routine notice

@@ -29,8 +29,7 @@ int contact_value_valid(const char *value)
     for (; value[n]; n++) {
         unsigned char ch = (unsigned char)value[n];
 
-        if (ch <= ' ' || ch >= 0x7f || ch == '=' || ch == ',' ||
-            n >= CONTACT_VALUE_MAX)
+        if (ch <= ' ' || ch >= 0x7f || n >= CONTACT_VALUE_MAX)
             return 0;
     }
     return n > 0;

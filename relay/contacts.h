@@ -38,8 +38,9 @@ struct contact {
 /* True for [a-z]{1,CONTACT_KIND_MAX}. */
 int contact_kind_valid(const char *kind);
 
-/* True for 1..CONTACT_VALUE_MAX printable ASCII bytes without spaces,
- * '=' or ',' (chat ids, room ids and URLs all fit). */
+/* True for 1..CONTACT_VALUE_MAX printable ASCII bytes without spaces
+ * (chat ids, room ids and URLs all fit; the text splits a line at its
+ * first '=', which a kind never holds). */
 int contact_value_valid(const char *value);
 
 /*

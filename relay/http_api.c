@@ -34,8 +34,7 @@ enum api_route {
     API_HOOK,
 };
 
-#define HOOK_BODY_MAX (64 * 1024) /* a webhook's body */
-#define HOOK_TARGET_MAX 2048      /* path and query string */
+#define HOOK_TARGET_MAX 2048 /* path and query string */
 #define HOOK_HEADERS_MAX 12
 
 struct http_request_state {
@@ -131,8 +130,11 @@ static unsigned status_of(const char *code)
 static void free_state(struct http_request_state *r)
 {
     sodium_memzero(r->password, sizeof(r->password));
-    for (int i = 0; i < r->nheaders; i++)
+    for (int i = 0; i < r->nheaders; i++) {
+        /* Authorization and signatures are credentials */
+        sodium_memzero(r->headers[i], strlen(r->headers[i]));
         free(r->headers[i]);
+    }
     free(r->target);
     free(r->body);
     free(r->response);
@@ -226,7 +228,7 @@ void http_api_body(struct http_request_state *r, const void *in, size_t len)
     if (r->too_large)
         return;
     if (r->len + len > (r->route == API_HOOK
-                            ? (size_t)HOOK_BODY_MAX
+                            ? (size_t)r->relay->cfg.max_hook_body
                             : (size_t)r->relay->cfg.max_frame)) {
         r->too_large = 1;
         return;

@@ -357,6 +357,28 @@ function followCase(id) {
     conn.follow(`case:${id}`, { context: DESK_CONTEXT, onMessage: (f) => applyMessage(f.msg || {}, f.channel), onStatus: statusHandler(`case:${id}`) });
 }
 
+// ---- delivery states ------------------------------------------------------------------
+
+// The officer's own appeals: deliveries per channel and state (SMS, chat,
+// groups) from GET /api/v1/cases/{id}, polled while the console is open.
+const DELIVERY_POLL_MS = 5000;
+async function pollDeliveries() {
+    if (!ui.session) return;
+    let changed = false;
+    for (const a of ui.appeals.values()) {
+        if (!a.mine || (a.close && a.deliveriesFinal)) continue;
+        try {
+            const d = await api.getCase(ui.session.token, a.case);
+            const next = d.deliveries?.total || null;
+            if (JSON.stringify(next) !== JSON.stringify(a.deliveries)) changed = true;
+            a.deliveries = next;
+            a.deliveriesFinal = !!a.close && !!next && Object.values(next).every((per) => !per.queued);
+        } catch { /* shown again on the next poll */ }
+    }
+    if (changed) scheduleRender();
+}
+setInterval(pollDeliveries, DELIVERY_POLL_MS);
+
 // ---- approvals ----------------------------------------------------------------------
 
 // The whole appeal (text, area, author) for the officer who must approve it.
@@ -434,14 +456,22 @@ function appealItem(a) {
     for (const u of a.updates) li.append(h('p', { class: 'update' }, h('strong', {}, `${t('alert.updated')} (${fmtTime(u.sent)}): `), u.body));
     if (closed) li.append(h('p', { class: 'outcome' }, h('strong', {}, `${t(`outcome.${a.close.outcome}`)}: `), a.close.body));
 
-    // Delivery: what the protocol tells (the ack's published list).
-    if (a.published.length || a.reach) {
+    // Delivery: what the protocol tells (the ack's published list) and,
+    // per off-app channel, how many deliveries are in which state.
+    if (a.published.length || a.reach || a.deliveries) {
         const d = h('div', { class: 'delivery' }, h('strong', {}, `${t('appeals.delivery')}: `),
             t('appeals.delivery.ws', { n: a.published.length }));
         if (a.reach) d.append(' ', t('compose.reach.sum', a.reach));
         if (a.published.length) {
             d.append(h('ul', {}, a.published.map((p) => h('li', { dataset: { channel: p.channel } },
                 `${p.channel.startsWith('buurt:') ? (ui.map?.buurt(p.channel.slice(6))?.name || p.channel) : p.channel} — #${p.seq}`))));
+        }
+        if (a.deliveries && Object.keys(a.deliveries).length) {
+            const states = ['queued', 'sent', 'delivered', 'read', 'failed'];
+            d.append(h('table', { class: 'dlv' },
+                h('thead', {}, h('tr', {}, h('th', {}, t('appeals.delivery.channel')), states.map((st) => h('th', {}, t(`dlv.${st}`))))),
+                h('tbody', {}, Object.entries(a.deliveries).sort().map(([ch, per]) => h('tr', { dataset: { channel: ch } },
+                    h('td', {}, ch), states.map((st) => h('td', { dataset: { state: st } }, String(per[st] || 0))))))));
         }
         li.append(d);
     }
