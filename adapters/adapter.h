@@ -242,6 +242,15 @@ struct adapter_ops {
      * malformed one; RELAY_ENOMEM. */
     int (*parse_webhook)(void *priv, const struct adapter_webhook_req *req,
                          struct adapter_event *out);
+    /* Optional, for providers that batch several events in one request
+     * (Matrix transactions, WhatsApp notifications): the index-th event
+     * (0-based), with the same results as parse_webhook (the request is
+     * authenticated at every call); RELAY_ENOTFOUND past the last one. A
+     * request with nothing to do gives ADAPTER_EVENT_NONE at index 0. The
+     * core asks for 0, 1, 2, ... (at most OUTBOX_WEBHOOK_EVENTS_MAX) and
+     * answers with index 0's reply fields. */
+    int (*parse_webhook_at)(void *priv, const struct adapter_webhook_req *req,
+                            int index, struct adapter_event *out);
 };
 
 /* ---- Registry (adapters/registry.c) ----------------------------------- */

@@ -841,14 +841,13 @@ static void json_wipe(cJSON *node)
 }
 
 /*
- * NOTE one event per call: a transaction carrying two replies yields the
- * first; the homeserver will not send the others again (it got its 200).
- * find_message() takes an index so that a core loop (index 0, 1, ... up
- * to the count) needs no change here beyond exposing it.
+ * One event per call: the core asks for index 0, 1, ... (parse_webhook_at)
+ * until RELAY_ENOTFOUND, so a transaction carrying two replies gives both
+ * (the homeserver will not send them again once it got its 200).
  */
-static int matrix_parse_webhook(void *priv,
-                                const struct adapter_webhook_req *req,
-                                struct adapter_event *out)
+static int matrix_parse_webhook_at(void *priv,
+                                   const struct adapter_webhook_req *req,
+                                   int index, struct adapter_event *out)
 {
     struct matrix *m = priv;
     enum hook_kind kind = req->path ? hook_kind(req->path) : HOOK_NONE;
@@ -871,7 +870,7 @@ static int matrix_parse_webhook(void *priv,
     out->reply_body = "{}";
     out->type = ADAPTER_EVENT_NONE;
     if (kind == HOOK_PING || req->body_len == 0 || !req->body)
-        return RELAY_OK;
+        return index == 0 ? RELAY_OK : RELAY_ENOTFOUND;
     root = json_strict_parse(req->body, req->body_len, MATRIX_JSON_DEPTH, &why);
     if (!root) {
         /* authentic but unreadable: acknowledged (see the top) */
@@ -879,16 +878,26 @@ static int matrix_parse_webhook(void *priv,
             memset(out, 0, sizeof(*out));
             return RELAY_ENOMEM;
         }
-        return RELAY_OK;
+        return index == 0 ? RELAY_OK : RELAY_ENOTFOUND;
     }
-    if (find_message(m, root, 0, &ev) > 0) {
+    if (index >= 0 && find_message(m, root, index, &ev) > 0 && ev) {
         rc = fill_message(ev, out);
         if (rc < 0)
             adapter_event_cleanup(out);
+    } else if (index > 0) {
+        memset(out, 0, sizeof(*out));
+        rc = RELAY_ENOTFOUND; /* past the last message */
     }
     json_wipe(root);
     cJSON_Delete(root);
     return rc;
+}
+
+static int matrix_parse_webhook(void *priv,
+                                const struct adapter_webhook_req *req,
+                                struct adapter_event *out)
+{
+    return matrix_parse_webhook_at(priv, req, 0, out);
 }
 
 const struct adapter_ops adapter_matrix = {
@@ -903,4 +912,5 @@ const struct adapter_ops adapter_matrix = {
     .build_request = matrix_build_request,
     .parse_response = matrix_parse_response,
     .parse_webhook = matrix_parse_webhook,
+    .parse_webhook_at = matrix_parse_webhook_at,
 };

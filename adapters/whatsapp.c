@@ -844,17 +844,21 @@ static int fill_message(const cJSON *m, struct adapter_event *out)
 }
 
 /*
- * Finds the first change of field "messages" for our phone number that
- * carries statuses or messages and fills the event from its first item.
+ * Counts the statuses and messages of every change of field "messages"
+ * for our phone number, in order, and fills the event from the index-th
+ * (Meta may batch several). RELAY_ENOTFOUND past the last one (index 0
+ * of a notification with none is NONE).
  */
 static int parse_notification(const struct whatsapp *w, const cJSON *root,
-                              struct adapter_event *out)
+                              int index, struct adapter_event *out)
 {
+    int seen = 0;
+
     const cJSON *obj = member(root, "object"), *e, *c;
 
     if (!cJSON_IsString(obj) || !obj->valuestring ||
         strcmp(obj->valuestring, "whatsapp_business_account") != 0)
-        return RELAY_OK;
+        return index == 0 ? RELAY_OK : RELAY_ENOTFOUND;
     for (e = first_of(root, "entry"); e; e = e->next) {
         for (c = first_of(e, "changes"); c; c = c->next) {
             const cJSON *field = member(c, "field"), *v = member(c, "value");
@@ -867,20 +871,22 @@ static int parse_notification(const struct whatsapp *w, const cJSON *root,
             if (cJSON_IsString(pid) && pid->valuestring &&
                 strcmp(pid->valuestring, w->phone_number_id) != 0)
                 continue; /* another number of the same app */
-            if ((item = first_of(v, "statuses")) != NULL) {
-                fill_status(item, out);
-                return RELAY_OK;
-            }
-            if ((item = first_of(v, "messages")) != NULL)
-                return fill_message(item, out);
+            for (item = first_of(v, "statuses"); item; item = item->next)
+                if (seen++ == index) {
+                    fill_status(item, out);
+                    return RELAY_OK;
+                }
+            for (item = first_of(v, "messages"); item; item = item->next)
+                if (seen++ == index)
+                    return fill_message(item, out);
         }
     }
-    return RELAY_OK;
+    return index == 0 ? RELAY_OK : RELAY_ENOTFOUND;
 }
 
-static int whatsapp_parse_webhook(void *priv,
-                                  const struct adapter_webhook_req *req,
-                                  struct adapter_event *out)
+static int whatsapp_parse_webhook_at(void *priv,
+                                     const struct adapter_webhook_req *req,
+                                     int index, struct adapter_event *out)
 {
     struct whatsapp *w = priv;
     const char *why = NULL;
@@ -899,6 +905,8 @@ static int whatsapp_parse_webhook(void *priv,
         rc = RELAY_EINVAL;
     else
         rc = verify_signature(w, req);
+    if (rc == RELAY_OK && index > 0 && strcmp(req->method, "GET") == 0)
+        rc = RELAY_ENOTFOUND; /* a handshake is one event */
     if (rc < 0 || strcmp(req->method, "GET") == 0)
         goto out;
     root = req->body_len > 0 ? json_strict_parse(req->body, req->body_len,
@@ -909,7 +917,7 @@ static int whatsapp_parse_webhook(void *priv,
                                                       : RELAY_EINVAL;
         goto out;
     }
-    rc = parse_notification(w, root, out);
+    rc = parse_notification(w, root, index, out);
     json_wipe_delete(root);
 out:
     if (rc < 0) {
@@ -917,6 +925,13 @@ out:
         memset(out, 0, sizeof(*out));
     }
     return rc;
+}
+
+static int whatsapp_parse_webhook(void *priv,
+                                  const struct adapter_webhook_req *req,
+                                  struct adapter_event *out)
+{
+    return whatsapp_parse_webhook_at(priv, req, 0, out);
 }
 
 const struct adapter_ops adapter_whatsapp = {
@@ -932,4 +947,5 @@ const struct adapter_ops adapter_whatsapp = {
     .build_request = whatsapp_build_request,
     .parse_response = whatsapp_parse_response,
     .parse_webhook = whatsapp_parse_webhook,
+    .parse_webhook_at = whatsapp_parse_webhook_at,
 };

@@ -15,6 +15,7 @@
 #include "channel.h"
 #include "error.h"
 #include "post_internal.h"
+#include "log.h"
 #include "notify.h"
 #include "txn_build.h"
 
@@ -93,13 +94,19 @@ static int sms_compose(struct post_op *op, const struct case_rec *c,
 {
     char dcase[OUTBOX_ID_MAX + 1];
     struct notify_spec spec;
-    int rc;
+    int rc, len;
 
     if (!op->relay->outbox) {
         free(text);
         return RELAY_OK;
     }
-    snprintf(dcase, sizeof(dcase), "%s%s", c->id, suffix);
+    len = snprintf(dcase, sizeof(dcase), "%s%s", c->id, suffix);
+    if (len < 0 || (size_t)len >= sizeof(dcase)) {
+        /* case ids are short: a suffix that does not fit is a bug */
+        log_error("case", "case %s: notice id too long", c->id);
+        free(text);
+        return RELAY_OK;
+    }
     memset(&spec, 0, sizeof(spec));
     spec.dcase = dcase;
     spec.kind = kind;

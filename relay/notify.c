@@ -398,6 +398,13 @@ static int enqueue_to(const struct notice *nt, const char *recipient,
     return rc;
 }
 
+static void fallback_added(void *arg, redisReply *r)
+{
+    (void)arg;
+    if (!r || r->type == REDIS_REPLY_ERROR)
+        log_warn("notify", "a fallback was not stored (redis)");
+}
+
 /* Schedules the person's channel 'index' fallback-after seconds after
  * 'from_ms' (now, or the end of their quiet hours: the first channel
  * gets its full chance). */
@@ -410,7 +417,7 @@ static void schedule_fallback(struct relay *relay, const char *dcase,
     snprintf(due, sizeof(due), "%lld",
              (from_ms > now_ms() ? from_ms : now_ms()) +
                  relay->cfg.fallback_after * 1000);
-    if (redis_link_command(bus_command_link(relay->bus), NULL, NULL,
+    if (redis_link_command(bus_command_link(relay->bus), fallback_added, NULL,
                            "ZADD notify:fallback %s %s", due, member) < 0)
         log_warn("notify", "case %s: user %s: no fallback (redis down)", dcase,
                  user);

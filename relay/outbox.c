@@ -1453,9 +1453,21 @@ int outbox_enqueue(struct outbox *ob, const struct outbox_item *item,
 
 /* ---- Webhooks --------------------------------------------------------- */
 
-struct wh_ctx {
+/* One webhook request: the answer is given once every event it carried
+ * was stored (or one failed: 503, the provider sends it all again and the
+ * stored ones are recognised as repeats). */
+struct wh_batch {
     outbox_webhook_cb cb;
     void *arg;
+    int pending; /* events not yet stored */
+    int failed;
+    int http_status;
+    const char *reply_type;
+    char reply_body[ADAPTER_REPLY_MAX + 1];
+};
+
+struct wh_ctx {
+    struct wh_batch *batch;
     struct ob_adapter *ad;
     struct adapter_event ev;
     char index[PII_INDEX_HEX_BYTES];
@@ -1470,10 +1482,17 @@ static void wh_free(struct wh_ctx *w)
 
 static void wh_answer(struct wh_ctx *w, int ok)
 {
-    if (ok)
-        w->cb(w->arg, w->ev.http_status, w->ev.reply_type, w->ev.reply_body);
+    struct wh_batch *b = w->batch;
+
+    if (!ok)
+        b->failed = 1;
+    if (--b->pending > 0)
+        return;
+    if (b->failed)
+        b->cb(b->arg, 503, "text/plain", "unavailable");
     else
-        w->cb(w->arg, 503, "text/plain", "unavailable");
+        b->cb(b->arg, b->http_status, b->reply_type, b->reply_body);
+    free(b);
 }
 
 static void wh_none_done(struct outbox *ob, void *p, redisReply *r)
@@ -1535,58 +1554,18 @@ static void wh_mo_done(struct outbox *ob, void *p, redisReply *r)
     wh_free(w);
 }
 
-int outbox_webhook(struct outbox *ob, const char *adapter,
-                   const struct outbox_webhook_req *req, outbox_webhook_cb cb,
-                   void *arg)
+/* Stores what one event said; its callback answers through the batch.
+ * On failure 'w' is left to the caller. */
+static int wh_dispatch(struct outbox *ob, struct wh_ctx *w)
 {
-    struct ob_adapter *ad = ob ? find_adapter(ob, adapter) : NULL;
-    struct adapter_webhook_req wr;
+    struct ob_adapter *ad = w->ad;
     struct args a = {.n = 0};
-    struct adapter_buf url = {0};
     char k1[KEY_MAX], k2[KEY_MAX], k4[KEY_MAX], k5[KEY_MAX], k6[KEY_MAX],
         now[24], ttl[24];
     const char *kind =
-        ad && !phone_kind(ad->in) ? ad->in->ops->address_kind : "phone";
-    struct wh_ctx *w;
+        !phone_kind(ad->in) ? ad->in->ops->address_kind : "phone";
     int rc;
 
-    if (!ad || !ad->in->ops->parse_webhook)
-        return RELAY_ENOTFOUND;
-    if (!req || !req->method || !req->path || !cb)
-        return RELAY_EINVAL;
-    if (!redis_link_is_up(ob->cmd))
-        return RELAY_EUNAVAILABLE;
-    w = calloc(1, sizeof(*w));
-    if (!w)
-        return RELAY_ENOMEM;
-    w->cb = cb;
-    w->arg = arg;
-    w->ad = ad;
-    adapter_buf_adds(&url, ad->in->common.public_url);
-    adapter_buf_adds(&url, req->path);
-    if (url.oom) {
-        free(w);
-        return RELAY_ENOMEM;
-    }
-    memset(&wr, 0, sizeof(wr));
-    wr.method = req->method;
-    wr.path = req->path;
-    wr.url = url.p;
-    wr.headers = req->headers;
-    wr.nheaders = req->nheaders;
-    wr.body = req->body ? req->body : "";
-    wr.body_len = req->body ? req->body_len : 0;
-    rc = ad->in->ops->parse_webhook(ad->in->priv, &wr, &w->ev);
-    adapter_buf_free(&url);
-    if (rc < 0) {
-        if (rc == RELAY_EAUTH) {
-            ob->stats.forged++;
-            log_warn("outbox", "%s: forged or unsigned webhook refused",
-                     ad->name);
-        }
-        wh_free(w);
-        return rc;
-    }
     snprintf(now, sizeof(now), "%lld", now_ms());
     snprintf(ttl, sizeof(ttl), "%ld", ob->opt.ttl_s);
     if (w->ev.type == ADAPTER_EVENT_STATUS) {
@@ -1652,12 +1631,113 @@ int outbox_webhook(struct outbox *ob, const char *adapter,
         push(&a, "PING");
         rc = send_argv(ob, ob->cmd, wh_none_done, w, a.n, a.v, a.len);
     }
-    if (rc < 0)
-        wh_free(w);
     return rc;
 inval:
-    wh_free(w);
     return RELAY_EINVAL;
+}
+
+/* The index-th event of a request: parse_webhook_at when the adapter has
+ * it (providers that batch), else parse_webhook for index 0. */
+static int wh_parse(const struct ob_adapter *ad,
+                    const struct adapter_webhook_req *wr, int index,
+                    struct adapter_event *ev)
+{
+    if (ad->in->ops->parse_webhook_at)
+        return ad->in->ops->parse_webhook_at(ad->in->priv, wr, index, ev);
+    if (index > 0)
+        return RELAY_ENOTFOUND;
+    return ad->in->ops->parse_webhook(ad->in->priv, wr, ev);
+}
+
+int outbox_webhook(struct outbox *ob, const char *adapter,
+                   const struct outbox_webhook_req *req, outbox_webhook_cb cb,
+                   void *arg)
+{
+    struct ob_adapter *ad = ob ? find_adapter(ob, adapter) : NULL;
+    struct adapter_webhook_req wr;
+    struct adapter_buf url = {0};
+    struct wh_ctx *list[OUTBOX_WEBHOOK_EVENTS_MAX];
+    struct wh_batch *b;
+    int n = 0, dispatched = 0, rc = RELAY_OK;
+
+    if (!ad || (!ad->in->ops->parse_webhook && !ad->in->ops->parse_webhook_at))
+        return RELAY_ENOTFOUND;
+    if (!req || !req->method || !req->path || !cb)
+        return RELAY_EINVAL;
+    if (!redis_link_is_up(ob->cmd))
+        return RELAY_EUNAVAILABLE;
+    adapter_buf_adds(&url, ad->in->common.public_url);
+    adapter_buf_adds(&url, req->path);
+    if (url.oom)
+        return RELAY_ENOMEM;
+    memset(&wr, 0, sizeof(wr));
+    wr.method = req->method;
+    wr.path = req->path;
+    wr.url = url.p;
+    wr.headers = req->headers;
+    wr.nheaders = req->nheaders;
+    wr.body = req->body ? req->body : "";
+    wr.body_len = req->body ? req->body_len : 0;
+    while (n < OUTBOX_WEBHOOK_EVENTS_MAX) {
+        struct wh_ctx *w = calloc(1, sizeof(*w));
+
+        if (!w) {
+            rc = RELAY_ENOMEM;
+            break;
+        }
+        w->ad = ad;
+        rc = wh_parse(ad, &wr, n, &w->ev);
+        if (rc < 0) {
+            wh_free(w);
+            break;
+        }
+        list[n++] = w;
+    }
+    adapter_buf_free(&url);
+    if (rc == RELAY_ENOTFOUND && n > 0)
+        rc = RELAY_OK; /* past the last event */
+    if (rc < 0 || n == 0) {
+        if (rc == RELAY_EAUTH) {
+            ob->stats.forged++;
+            log_warn("outbox", "%s: forged or unsigned webhook refused",
+                     ad->name);
+        }
+        for (int i = 0; i < n; i++)
+            wh_free(list[i]);
+        return rc < 0 ? rc : RELAY_EINVAL;
+    }
+    b = calloc(1, sizeof(*b));
+    if (!b) {
+        for (int i = 0; i < n; i++)
+            wh_free(list[i]);
+        return RELAY_ENOMEM;
+    }
+    b->cb = cb;
+    b->arg = arg;
+    b->http_status = list[0]->ev.http_status;
+    b->reply_type = list[0]->ev.reply_type;
+    snprintf(b->reply_body, sizeof(b->reply_body), "%s",
+             list[0]->ev.reply_body ? list[0]->ev.reply_body : "");
+    /* a guard reference: replies never come inside this call, so the
+     * batch answers only after the loop, and only if one was sent */
+    b->pending = 1;
+    for (int i = 0; i < n; i++) {
+        list[i]->batch = b;
+        rc = wh_dispatch(ob, list[i]);
+        if (rc < 0) {
+            b->failed = 1;
+            wh_free(list[i]);
+        } else {
+            b->pending++;
+            dispatched++;
+        }
+    }
+    b->pending--;
+    if (dispatched == 0) {
+        free(b);
+        return rc;
+    }
+    return RELAY_OK;
 }
 
 /* ---- Life cycle ------------------------------------------------------- */

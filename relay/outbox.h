@@ -112,7 +112,8 @@
 #include "sms_text.h"
 
 #define OUTBOX_ID_MAX 64 /* case, user and delivery ids: [A-Za-z0-9_-] */
-#define OUTBOX_GROUP_PREFIX "grp_" /* recipient = a group link */
+#define OUTBOX_GROUP_PREFIX "grp_"    /* recipient = a group link */
+#define OUTBOX_WEBHOOK_EVENTS_MAX 100 /* events taken from one webhook */
 #define OUTBOX_GROUP "relay"
 
 enum outbox_lane {

@@ -503,10 +503,16 @@ int server_start(struct relay *relay)
     info.pcontext = &relay->lws;
     info.retry_and_idle_policy = &retry_policy;
     info.timeout_secs = 10;
+    /* The vhost explicitly: a context creates its default vhost even when
+     * the port is taken (and only logs it), lws_create_vhost() says so. */
+    info.options |= LWS_SERVER_OPTION_EXPLICIT_VHOSTS;
     relay->lws = lws_create_context(&info);
-    if (!relay->lws) {
+    if (!relay->lws || !lws_create_vhost(relay->lws, &info)) {
         log_error("server", "cannot listen on %s:%d", relay->listen_host,
                   relay->listen_port);
+        if (relay->lws)
+            lws_context_destroy(relay->lws);
+        relay->lws = NULL;
         return RELAY_EIO;
     }
     return RELAY_OK;

@@ -265,7 +265,7 @@ test('Redis killed and restarted with AOF: unavailable during the outage, nothin
         const killed = new Promise((resolve) => { onKilled = resolve; });
         const ackTimes = [];
         poster.onAck = (e) => {
-            ackTimes.push(e.ackedAt);
+            ackTimes.push({ sent: e.lastSentAt, acked: e.ackedAt });
             if (++acked === KILL_AT) {
                 killedAt = Date.now();
                 onKilled(redis.stop({ signal: 'SIGKILL' }));
@@ -316,7 +316,12 @@ test('Redis killed and restarted with AOF: unavailable during the outage, nothin
         const completeAt = Date.now();
 
         const v = verifyDelivery(pool.clients, expected);
-        const falseAcks = ackTimes.filter((t) => t >= firstUnavailableAt && t < restartAt).length;
+        // A false ack: a post sent after Redis was seen down (its first
+        // unavailable answer) yet acknowledged before Redis came back. An
+        // ack merely arriving late (stored before the kill, its frame
+        // delayed on a busy machine) is not one: the delivery check above
+        // proves those posts were stored.
+        const falseAcks = ackTimes.filter((t) => t.sent >= firstUnavailableAt && t.acked < restartAt).length;
         const refusedPosts = entries.filter((e) => e.unavailable > 0);
         // Latency of the posts never refused (the relays' normal path) and
         // of the refused ones (retried until Redis was back).

@@ -177,16 +177,33 @@ function captureOutput(proc, limit = 4 * 1024 * 1024) {
 
 // --- ports -------------------------------------------------------------------
 
-export function freePort() {
-    return new Promise((resolve, reject) => {
+// A port for a server a test starts later (Redis, a relay, Kannel). Picked
+// below the kernel's ephemeral range (32768-60999 here): a port the kernel
+// handed out for listen(0) is free only until some process's next outgoing
+// connection takes it, which on a busy CI machine happens within seconds.
+const PORT_LOW = 20000;
+const PORT_SPAN = 12000;
+const handedOut = new Set(); // never the same port twice in one process
+
+function tryListen(port) {
+    return new Promise((resolve) => {
         const srv = net.createServer();
         srv.unref();
-        srv.on('error', reject);
-        srv.listen(0, '127.0.0.1', () => {
-            const { port } = srv.address();
-            srv.close(() => resolve(port));
-        });
+        srv.once('error', () => resolve(false));
+        srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)));
     });
+}
+
+export async function freePort() {
+    for (let tries = 0; tries < 200; tries++) {
+        const port = PORT_LOW + Math.floor(Math.random() * PORT_SPAN);
+        if (handedOut.has(port)) continue;
+        if (await tryListen(port)) {
+            handedOut.add(port);
+            return port;
+        }
+    }
+    throw new Error('freePort: no free port below the ephemeral range');
 }
 
 // --- a minimal RESP client (one command per connection) -------------------

@@ -368,6 +368,11 @@ export async function startMatrixSim({
     return {
         url: `http://${host}:${port}`,
         port,
+        // The relay's registration URL, when it is known only after the
+        // simulator started (the relay's port is chosen after ours).
+        setHookUrl(u) {
+            hookUrl = u;
+        },
         accessToken,
         hsToken,
         userId,
