@@ -19,6 +19,7 @@
 
 #include "audit.h"
 #include "channel.h"
+#include "chat_store.h"
 #include "error.h"
 #include "stream_id.h"
 #include "user_store.h"
@@ -931,6 +932,38 @@ static cJSON *account_json(struct export_ctx *x, const struct user_record *u,
     return o;
 }
 
+/*
+ * The person's chat side in the account object: "contacts" {kind:
+ * address} decrypted, "channels" and "quiet" as stored (null when
+ * absent). A person hands these in themselves (buurtctl contact).
+ */
+static int export_chat(redisContext *c, const unsigned char *pii_key,
+                       const char *id, cJSON *account)
+{
+    struct chat_person p;
+    cJSON *o;
+    int rc = chat_store_person_read(c, pii_key, id, &p);
+
+    if (rc == RELAY_ENOTFOUND)
+        return RELAY_OK;
+    if (rc < 0)
+        return rc;
+    o = cJSON_AddObjectToObject(account, "contacts");
+    for (size_t i = 0; o && i < p.ncontacts; i++)
+        if (!cJSON_AddStringToObject(o, p.contacts[i].kind,
+                                     p.contacts[i].value))
+            o = NULL;
+    if (o && !(p.channels[0]
+                   ? cJSON_AddStringToObject(account, "channels", p.channels)
+                   : cJSON_AddNullToObject(account, "channels")))
+        o = NULL;
+    if (o && !(p.quiet[0] ? cJSON_AddStringToObject(account, "quiet", p.quiet)
+                          : cJSON_AddNullToObject(account, "quiet")))
+        o = NULL;
+    chat_store_person_free(&p);
+    return o ? RELAY_OK : RELAY_ENOMEM;
+}
+
 /* "counters": the person's field in each of the id_field_hashes. */
 static int export_id_fields(struct export_ctx *x, cJSON *doc)
 {
@@ -1089,6 +1122,11 @@ int avg_export(redisContext *c, const unsigned char pii_key[PII_KEY_BYTES],
         cJSON_Delete(account);
         cJSON_Delete(doc);
         return RELAY_ENOMEM;
+    }
+    rc = export_chat(c, pii_key, id, account);
+    if (rc < 0) {
+        cJSON_Delete(doc);
+        return rc;
     }
     x.cases = cJSON_AddArrayToObject(doc, "cases");
     x.posts = cJSON_AddArrayToObject(doc, "posts");

@@ -218,98 +218,150 @@ int chat_store_person_write(redisContext *c, const unsigned char *pii_key,
     return rc;
 }
 
+static int buurt_valid(const char *b)
+{
+    return strlen(b) == 10 && strncmp(b, "BU", 2) == 0 &&
+           strspn(b + 2, "0123456789") == 8;
+}
+
+static void set_lens(const char *const *argv, size_t *lens, int argc)
+{
+    for (int i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+}
+
+int chat_store_link_create_cmd(struct chat_link_create_cmd *cmd,
+                               const unsigned char *pii_key,
+                               const char *adapter, const char *address,
+                               const char *const *buurten, size_t n,
+                               const char *name, const char *admin_id)
+{
+    char context[PII_CONTEXT_MAX], index[PII_INDEX_HEX_BYTES];
+    unsigned char rnd[8];
+    int rc;
+
+    if (!cmd || !pii_key || !adapter || !contact_kind_valid(adapter) ||
+        !address || !contact_value_valid(address) || !buurten || n == 0 ||
+        n > CHAT_LINK_BUURTEN_MAX || !name ||
+        strlen(name) > CHAT_LINK_NAME_MAX || strpbrk(name, "\r\n") ||
+        (admin_id && admin_id[0] && !channel_is_id(admin_id)))
+        return RELAY_EINVAL;
+    memset(cmd, 0, sizeof(*cmd));
+    for (size_t i = 0; i < n; i++) {
+        size_t k = strlen(cmd->codes);
+
+        if (!buurten[i] || !buurt_valid(buurten[i]))
+            return RELAY_EINVAL;
+        snprintf(cmd->codes + k, sizeof(cmd->codes) - k, "%s%s", k ? "," : "",
+                 buurten[i]);
+    }
+    randombytes_buf(rnd, sizeof(rnd));
+    cmd->id[0] = 'l';
+    sodium_bin2hex(cmd->id + 1, CHAT_LINK_ID_MAX, rnd, sizeof(rnd));
+    /* The id is in the context: a sealed address copied to another
+     * link's hash does not decrypt there. */
+    snprintf(context, sizeof(context), "link|address|%s", cmd->id);
+    rc = pii_encrypt(pii_key, context, address, strlen(address), cmd->sealed,
+                     sizeof(cmd->sealed));
+    if (rc < 0 || pii_blind_index(pii_key, address, index) < 0) {
+        sodium_memzero(cmd, sizeof(*cmd));
+        return rc < 0 ? rc : RELAY_EINVAL;
+    }
+    snprintf(cmd->key, sizeof(cmd->key), "chatlink:%s", cmd->id);
+    snprintf(cmd->ikey, sizeof(cmd->ikey), "idx:link:%s:%s", adapter, index);
+    snprintf(cmd->created, sizeof(cmd->created), "%lld", (long long)time(NULL));
+    cmd->argv[0] = "EVAL";
+    cmd->argv[1] = link_create_script;
+    cmd->argv[2] = "2";
+    cmd->argv[3] = cmd->key;
+    cmd->argv[4] = cmd->ikey;
+    cmd->argv[5] = cmd->id;
+    cmd->argv[6] = adapter;
+    cmd->argv[7] = cmd->sealed;
+    cmd->argv[8] = cmd->codes;
+    cmd->argv[9] = name;
+    cmd->argv[10] = admin_id ? admin_id : "";
+    cmd->argv[11] = cmd->created;
+    cmd->argv[12] = cmd->ikey;
+    cmd->argc = 13;
+    set_lens(cmd->argv, cmd->lens, cmd->argc);
+    return RELAY_OK;
+}
+
+int chat_store_link_create_result(const redisReply *r,
+                                  char id_out[CHAT_LINK_ID_MAX + 1])
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_INTEGER)
+        return RELAY_EUNAVAILABLE;
+    if (r->element[0]->integer != 1)
+        return RELAY_OK;
+    if (r->elements < 2 ||
+        copy_reply(r->element[1], id_out, CHAT_LINK_ID_MAX + 1) < 0)
+        id_out[0] = '\0';
+    return RELAY_ECONFLICT;
+}
+
 int chat_store_link_create(redisContext *c, const unsigned char *pii_key,
                            const char *adapter, const char *address,
                            const char *const *buurten, size_t n,
                            const char *name, const char *admin_id,
                            char id_out[CHAT_LINK_ID_MAX + 1])
 {
-    char key[KEY_MAX], ikey[KEY_MAX], context[PII_CONTEXT_MAX],
-        index[PII_INDEX_HEX_BYTES], sealed[SEALED_MAX],
-        codes[CHAT_LINK_BUURTEN_MAX * 11 + 1], created[24];
-    unsigned char rnd[8];
-    const char *argv[13];
+    struct chat_link_create_cmd cmd;
     redisReply *r;
     int rc;
 
-    if (!c || !pii_key || !adapter || !contact_kind_valid(adapter) ||
-        !contact_value_valid(address) || !buurten || n == 0 ||
-        n > CHAT_LINK_BUURTEN_MAX || !name ||
-        strlen(name) > CHAT_LINK_NAME_MAX || strpbrk(name, "\r\n") ||
-        (admin_id && admin_id[0] && !channel_is_id(admin_id)))
+    if (!c)
         return RELAY_EINVAL;
-    codes[0] = '\0';
-    for (size_t i = 0; i < n; i++) {
-        size_t k = strlen(codes);
-
-        if (strlen(buurten[i]) != 10 || strncmp(buurten[i], "BU", 2) != 0 ||
-            strspn(buurten[i] + 2, "0123456789") != 8)
-            return RELAY_EINVAL;
-        snprintf(codes + k, sizeof(codes) - k, "%s%s", k ? "," : "",
-                 buurten[i]);
-    }
-    randombytes_buf(rnd, sizeof(rnd));
-    id_out[0] = 'l';
-    sodium_bin2hex(id_out + 1, CHAT_LINK_ID_MAX, rnd, sizeof(rnd));
-    snprintf(context, sizeof(context), "link|address|%s", id_out);
-    rc = pii_encrypt(pii_key, context, address, strlen(address), sealed,
-                     sizeof(sealed));
-    if (rc < 0 || pii_blind_index(pii_key, address, index) < 0)
-        return rc < 0 ? rc : RELAY_EINVAL;
-    snprintf(key, sizeof(key), "chatlink:%s", id_out);
-    snprintf(ikey, sizeof(ikey), "idx:link:%s:%s", adapter, index);
-    snprintf(created, sizeof(created), "%lld", (long long)time(NULL));
-    argv[0] = "EVAL";
-    argv[1] = link_create_script;
-    argv[2] = "2";
-    argv[3] = key;
-    argv[4] = ikey;
-    argv[5] = id_out;
-    argv[6] = adapter;
-    argv[7] = sealed;
-    argv[8] = codes;
-    argv[9] = name;
-    argv[10] = admin_id ? admin_id : "";
-    argv[11] = created;
-    argv[12] = ikey;
-    r = run(c, 13, argv);
-    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
-        r->element[0]->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(r);
-        return RELAY_EUNAVAILABLE;
-    }
-    rc = RELAY_OK;
-    if (r->element[0]->integer == 1) {
-        rc = RELAY_ECONFLICT;
-        if (r->elements < 2 ||
-            copy_reply(r->element[1], id_out, CHAT_LINK_ID_MAX + 1) < 0)
-            id_out[0] = '\0';
-    }
+    rc = chat_store_link_create_cmd(&cmd, pii_key, adapter, address, buurten, n,
+                                    name, admin_id);
+    if (rc < 0)
+        return rc;
+    memcpy(id_out, cmd.id, sizeof(cmd.id));
+    r = redisCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
+    rc = chat_store_link_create_result(r, id_out);
     freeReplyObject(r);
     return rc;
 }
 
+int chat_store_link_delete_cmd(struct chat_link_delete_cmd *cmd, const char *id)
+{
+    if (!cmd || !id || !channel_is_id(id) || strlen(id) > CHAT_LINK_ID_MAX)
+        return RELAY_EINVAL;
+    memset(cmd, 0, sizeof(*cmd));
+    snprintf(cmd->id, sizeof(cmd->id), "%s", id);
+    snprintf(cmd->key, sizeof(cmd->key), "chatlink:%s", id);
+    cmd->argv[0] = "EVAL";
+    cmd->argv[1] = link_delete_script;
+    cmd->argv[2] = "1";
+    cmd->argv[3] = cmd->key;
+    cmd->argv[4] = cmd->id;
+    cmd->argc = 5;
+    set_lens(cmd->argv, cmd->lens, cmd->argc);
+    return RELAY_OK;
+}
+
+int chat_store_link_delete_result(const redisReply *r)
+{
+    if (!r || r->type != REDIS_REPLY_INTEGER)
+        return RELAY_EUNAVAILABLE;
+    return r->integer == 1 ? RELAY_OK : RELAY_ENOTFOUND;
+}
+
 int chat_store_link_delete(redisContext *c, const char *id)
 {
-    char key[KEY_MAX];
-    const char *argv[5];
+    struct chat_link_delete_cmd cmd;
     redisReply *r;
     int rc;
 
-    if (!c || !id || !channel_is_id(id) || strlen(id) > CHAT_LINK_ID_MAX)
+    if (!c)
         return RELAY_EINVAL;
-    snprintf(key, sizeof(key), "chatlink:%s", id);
-    argv[0] = "EVAL";
-    argv[1] = link_delete_script;
-    argv[2] = "1";
-    argv[3] = key;
-    argv[4] = id;
-    r = run(c, 5, argv);
-    if (!r || r->type != REDIS_REPLY_INTEGER) {
-        freeReplyObject(r);
-        return RELAY_EUNAVAILABLE;
-    }
-    rc = r->integer == 1 ? RELAY_OK : RELAY_ENOTFOUND;
+    rc = chat_store_link_delete_cmd(&cmd, id);
+    if (rc < 0)
+        return rc;
+    r = redisCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
+    rc = chat_store_link_delete_result(r);
     freeReplyObject(r);
     return rc;
 }
@@ -319,25 +371,18 @@ static int by_id(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Reads one link into l; -1 when it is gone or malformed. */
-static int link_read(redisContext *c, const char *id, struct chat_link *l)
+/* The fields a listing shows, in the order link_parse() expects. */
+#define LINK_FIELDS "adapter", "buurten", "name", "admin", "created"
+
+/* One link from its HMGET reply (LINK_FIELDS); -1 when it is gone or
+ * malformed. */
+static int link_parse(const redisReply *r, const char *id, struct chat_link *l)
 {
-    char key[KEY_MAX];
-    const char *argv[7];
-    redisReply *r;
     int ok;
 
-    snprintf(key, sizeof(key), "chatlink:%s", id);
-    argv[0] = "HMGET";
-    argv[1] = key;
-    argv[2] = "adapter";
-    argv[3] = "buurten";
-    argv[4] = "name";
-    argv[5] = "admin";
-    argv[6] = "created";
-    r = run(c, 7, argv);
     memset(l, 0, sizeof(*l));
     ok = r && r->type == REDIS_REPLY_ARRAY && r->elements == 5 &&
+         strlen(id) <= CHAT_LINK_ID_MAX &&
          copy_reply(r->element[0], l->adapter, sizeof(l->adapter)) == 0 &&
          copy_reply(r->element[1], l->buurten, sizeof(l->buurten)) == 0;
     if (ok) {
@@ -347,8 +392,115 @@ static int link_read(redisContext *c, const char *id, struct chat_link *l)
         if (r->element[4]->type == REDIS_REPLY_STRING)
             l->created = strtoll(r->element[4]->str, NULL, 10);
     }
-    freeReplyObject(r);
     return ok ? 0 : -1;
+}
+
+int chat_store_link_read_cmd(struct chat_link_read_cmd *cmd, const char *id)
+{
+    static const char *const fields[] = {LINK_FIELDS};
+
+    if (!cmd || !id || !channel_is_id(id) || strlen(id) > CHAT_LINK_ID_MAX)
+        return RELAY_EINVAL;
+    memset(cmd, 0, sizeof(*cmd));
+    snprintf(cmd->id, sizeof(cmd->id), "%s", id);
+    snprintf(cmd->key, sizeof(cmd->key), "chatlink:%s", id);
+    cmd->argv[0] = "HMGET";
+    cmd->argv[1] = cmd->key;
+    for (int i = 0; i < 5; i++)
+        cmd->argv[2 + i] = fields[i];
+    cmd->argc = 7;
+    set_lens(cmd->argv, cmd->lens, cmd->argc);
+    return RELAY_OK;
+}
+
+int chat_store_link_read_result(const redisReply *r, const char *id,
+                                struct chat_link *l)
+{
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 5)
+        return RELAY_EUNAVAILABLE;
+    return link_parse(r, id, l) == 0 ? RELAY_OK : RELAY_ENOTFOUND;
+}
+
+/* Reads one link into l; -1 when it is gone or malformed. */
+static int link_read(redisContext *c, const char *id, struct chat_link *l)
+{
+    struct chat_link_read_cmd cmd;
+    redisReply *r;
+    int rc;
+
+    if (chat_store_link_read_cmd(&cmd, id) < 0)
+        return -1;
+    r = redisCommandArgv(c, cmd.argc, cmd.argv, cmd.lens);
+    rc = chat_store_link_read_result(r, id, l);
+    freeReplyObject(r);
+    return rc == RELAY_OK ? 0 : -1;
+}
+
+/* KEYS[1] chatlinks:buurt:{code}. Returns {{id, {LINK_FIELDS}}, ...}: the
+ * set and every link in one round trip, so a listing is consistent. */
+static const char link_list_script[] =
+    "local out = {}\n"
+    "for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do\n"
+    "  out[#out + 1] = {id, redis.call('HMGET', 'chatlink:' .. id,\n"
+    "    'adapter', 'buurten', 'name', 'admin', 'created')}\n"
+    "end\n"
+    "return out\n";
+
+int chat_store_link_list_cmd(struct chat_link_list_cmd *cmd, const char *buurt)
+{
+    if (!cmd || !buurt || !buurt_valid(buurt))
+        return RELAY_EINVAL;
+    memset(cmd, 0, sizeof(*cmd));
+    snprintf(cmd->key, sizeof(cmd->key), "chatlinks:buurt:%s", buurt);
+    cmd->argv[0] = "EVAL";
+    cmd->argv[1] = link_list_script;
+    cmd->argv[2] = "1";
+    cmd->argv[3] = cmd->key;
+    cmd->argc = 4;
+    set_lens(cmd->argv, cmd->lens, cmd->argc);
+    return RELAY_OK;
+}
+
+/* Orders {id, fields} pairs by id. */
+static int pair_by_id(const void *a, const void *b)
+{
+    const redisReply *x = *(const redisReply *const *)a;
+    const redisReply *y = *(const redisReply *const *)b;
+
+    return strcmp(x->element[0]->str, y->element[0]->str);
+}
+
+int chat_store_link_list_result(const redisReply *r,
+                                void (*fn)(void *arg,
+                                           const struct chat_link *l),
+                                void *arg)
+{
+    const redisReply **pairs;
+    size_t n = 0;
+
+    if (!r || r->type != REDIS_REPLY_ARRAY || !fn)
+        return RELAY_EUNAVAILABLE;
+    pairs = calloc(r->elements + 1, sizeof(*pairs));
+    if (!pairs)
+        return RELAY_ENOMEM;
+    for (size_t i = 0; i < r->elements; i++) {
+        const redisReply *p = r->element[i];
+
+        if (p->type == REDIS_REPLY_ARRAY && p->elements == 2 &&
+            p->element[0]->type == REDIS_REPLY_STRING)
+            pairs[n++] = p;
+    }
+    qsort(pairs, n, sizeof(*pairs), pair_by_id);
+    for (size_t i = 0; i < n; i++) {
+        struct chat_link l;
+
+        /* a member whose hash is gone (removed meanwhile) is skipped */
+        if (link_parse(pairs[i]->element[1], pairs[i]->element[0]->str, &l) ==
+            0)
+            fn(arg, &l);
+    }
+    free(pairs);
+    return RELAY_OK;
 }
 
 int chat_store_link_list(redisContext *c, const char *buurt,

@@ -94,6 +94,93 @@ int chat_store_link_create(redisContext *c, const unsigned char *pii_key,
 /* Removes a link and its indexes. RELAY_ENOTFOUND. */
 int chat_store_link_delete(redisContext *c, const char *id);
 
+/*
+ * ASYNCHRONOUS USE. The relay's REST API (group_api.c) writes links over
+ * its own hiredis async link; it sends the very commands built here, so a
+ * link made by the API and one made by buurtctl are the same keys,
+ * encryption and indexes. Each *_cmd holds a complete argv (EVAL, the
+ * script, keys, args) pointing into its own buffers (the create command
+ * also borrows its adapter, name and admin_id strings: keep them until
+ * the command is sent); send argv/lens as they are, then judge the reply
+ * with the matching *_result().
+ */
+#define CHAT_LINK_KEY_MAX 160
+#define CHAT_LINK_SEALED_MAX 2048 /* >= pii_text_len(CONTACT_VALUE_MAX) */
+
+struct chat_link_create_cmd {
+    char id[CHAT_LINK_ID_MAX + 1]; /* the new link's id */
+    char key[CHAT_LINK_KEY_MAX], ikey[CHAT_LINK_KEY_MAX];
+    char sealed[CHAT_LINK_SEALED_MAX];
+    char codes[CHAT_LINK_BUURTEN_MAX * 11 + 1];
+    char created[24];
+    const char *argv[13];
+    size_t lens[13];
+    int argc;
+};
+
+/* Validates like chat_store_link_create() and fills 'cmd' (a fresh id,
+ * the address encrypted and blind-indexed). RELAY_EINVAL. */
+int chat_store_link_create_cmd(struct chat_link_create_cmd *cmd,
+                               const unsigned char *pii_key,
+                               const char *adapter, const char *address,
+                               const char *const *buurten, size_t n,
+                               const char *name, const char *admin_id);
+
+/* The create script's reply: RELAY_OK (id_out = cmd's id is left alone),
+ * RELAY_ECONFLICT with id_out = the existing link ("" if unreadable),
+ * RELAY_EUNAVAILABLE for anything else (NULL: Redis down). */
+int chat_store_link_create_result(const redisReply *r,
+                                  char id_out[CHAT_LINK_ID_MAX + 1]);
+
+struct chat_link_delete_cmd {
+    char key[CHAT_LINK_KEY_MAX];
+    char id[CHAT_LINK_ID_MAX + 1];
+    const char *argv[5];
+    size_t lens[5];
+    int argc;
+};
+
+/* RELAY_EINVAL for an id that cannot be a link's. */
+int chat_store_link_delete_cmd(struct chat_link_delete_cmd *cmd,
+                               const char *id);
+
+/* RELAY_OK, RELAY_ENOTFOUND (gone already), RELAY_EUNAVAILABLE. */
+int chat_store_link_delete_result(const redisReply *r);
+
+/* Reads one link (HMGET of its listed fields). */
+struct chat_link_read_cmd {
+    char key[CHAT_LINK_KEY_MAX];
+    char id[CHAT_LINK_ID_MAX + 1];
+    const char *argv[7];
+    size_t lens[7];
+    int argc;
+};
+
+int chat_store_link_read_cmd(struct chat_link_read_cmd *cmd, const char *id);
+
+/* RELAY_OK with *l filled, RELAY_ENOTFOUND (no such link),
+ * RELAY_EUNAVAILABLE. */
+int chat_store_link_read_result(const redisReply *r, const char *id,
+                                struct chat_link *l);
+
+/* Every link of one buurt in one script: a list of {id, HMGET fields}. */
+struct chat_link_list_cmd {
+    char key[CHAT_LINK_KEY_MAX];
+    const char *argv[4];
+    size_t lens[4];
+    int argc;
+};
+
+/* RELAY_EINVAL unless 'buurt' is BU + 8 digits. */
+int chat_store_link_list_cmd(struct chat_link_list_cmd *cmd, const char *buurt);
+
+/* Calls fn for every link in the reply, sorted by id. RELAY_OK,
+ * RELAY_ENOMEM, RELAY_EUNAVAILABLE. */
+int chat_store_link_list_result(const redisReply *r,
+                                void (*fn)(void *arg,
+                                           const struct chat_link *l),
+                                void *arg);
+
 /* Calls fn for every link (of 'buurt' when not NULL), sorted by id. */
 int chat_store_link_list(redisContext *c, const char *buurt,
                          void (*fn)(void *arg, const struct chat_link *l),

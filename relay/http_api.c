@@ -1,4 +1,5 @@
 #include "http_api.h"
+#include "http_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "auth.h"
 #include "channel.h"
 #include "error.h"
+#include "group_api.h"
 #include "guard.h"
 
 #include "json_strict.h"
@@ -25,54 +27,6 @@
 
 /* At most this many Argon2id checks at once: each holds 64 MiB and a core. */
 #define LOGINS_IN_FLIGHT_MAX 4
-
-enum api_route {
-    API_SESSION,
-    API_POSTS,
-    API_RESOLVE,
-    API_CASE,
-    API_HOOK,
-};
-
-#define HOOK_TARGET_MAX 2048 /* path and query string */
-#define HOOK_HEADERS_MAX 12
-
-struct http_request_state {
-    struct relay *relay;
-    struct lws *wsi; /* NULL once the client went away */
-    enum api_route route;
-    char *body; /* collected body, NUL-terminated */
-    size_t len;
-    int too_large; /* body passed max-frame */
-    int busy;      /* async work in flight */
-    int answered;  /* response ready in 'status'/'response' */
-    unsigned status;
-    char *response; /* heap JSON */
-    char authz[TOKEN_MAX + 16];
-    char idem[PROTO_REF_MAX + 1];
-    char case_id[65]; /* GET /api/v1/cases/{id} */
-    char ip[64];      /* peer address, for per-IP limits */
-
-    /* login */
-    char login[65];
-    char password[PASSWORD_MAX_LEN + 1];
-    size_t password_len;
-    char hash[PASSWORD_HASH_MAX];
-    char user_id[65];
-    char role[17];
-    long long tokens_after;
-    int known;    /* login exists and is enabled */
-    int verified; /* password matched (thread pool result) */
-    uv_work_t work;
-
-    /* webhook (/hooks/{adapter}/...) */
-    char method[8];
-    char adapter[ADAPTER_NAME_MAX + 1];
-    char *target;                    /* path and query, as received */
-    char *headers[HOOK_HEADERS_MAX]; /* "Name: value" */
-    int nheaders;
-    char ctype[64]; /* the answer's Content-Type */
-};
 
 /* A syntactically valid Argon2id hash that matches no password: unknown
  * logins are checked against it so they cost as much as known ones. */
@@ -143,7 +97,7 @@ static void free_state(struct http_request_state *r)
 
 /* Stores the answer and asks lws for a writeable callback; frees the
  * state instead when the client already left. Takes 'json' (heap). */
-static void answer(struct http_request_state *r, unsigned status, char *json)
+void answer(struct http_request_state *r, unsigned status, char *json)
 {
     r->busy = 0;
     if (!r->wsi) {
@@ -157,8 +111,8 @@ static void answer(struct http_request_state *r, unsigned status, char *json)
     lws_callback_on_writable(r->wsi);
 }
 
-static void answer_error(struct http_request_state *r, const char *code,
-                         const char *message)
+void answer_error(struct http_request_state *r, const char *code,
+                  const char *message)
 {
     answer(r, status_of(code),
            proto_build_error(code, message, NULL, r->idem[0] ? r->idem : NULL,
@@ -167,7 +121,7 @@ static void answer_error(struct http_request_state *r, const char *code,
 
 /* Keeps the Authorization header for the request (ignored if too long
  * to be a token). */
-static void copy_authz(struct http_request_state *r, struct lws *wsi)
+void copy_authz(struct http_request_state *r, struct lws *wsi)
 {
     if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_AUTHORIZATION) <
         (int)sizeof(r->authz))
@@ -177,8 +131,7 @@ static void copy_authz(struct http_request_state *r, struct lws *wsi)
 
 /* Verifies "Bearer <token>" (signature, audience, expiry; revocation is
  * auth_load's). Answers 401 and returns -1 when it is not valid. */
-static int bearer_claims(struct http_request_state *r,
-                         struct token_claims *claims)
+int bearer_claims(struct http_request_state *r, struct token_claims *claims)
 {
     if (strncmp(r->authz, "Bearer ", 7) != 0 ||
         token_verify(r->relay->token_key, r->authz + 7,
@@ -203,6 +156,8 @@ int http_api_begin(struct relay *relay, struct lws *wsi, const char *uri,
         route = API_POSTS;
     else if (strcmp(uri, "/api/v1/areas/resolve") == 0)
         route = API_RESOLVE;
+    else if (strcmp(uri, "/api/v1/groups") == 0)
+        route = API_GROUPS;
     else
         return 0;
     r = calloc(1, sizeof(*r));
@@ -1298,6 +1253,8 @@ void http_api_complete(struct http_request_state *r)
         start_login(r);
     else if (r->route == API_RESOLVE)
         start_resolve(r);
+    else if (r->route == API_GROUPS)
+        group_api_post(r);
     else
         start_post(r);
 }

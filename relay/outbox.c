@@ -307,6 +307,7 @@ struct ob_adapter {
     struct ratelimit *rl;
     uv_timer_t rate_timer;
     int rate_timer_on;
+    struct outbox_adapter_health health; /* name points at ad->name */
 };
 
 struct outbox {
@@ -962,21 +963,30 @@ static void conclude(struct ob_job *j, enum verdict_kind kind,
     switch (kind) {
     case V_SENT:
         ob->stats.sent++;
+        j->ad->health.sent++;
+        j->ad->health.consecutive_failures = 0;
+        j->ad->health.last_ok_ms = now_ms();
         log_debug("outbox", "%s: delivery %s sent (attempt %ld)", j->ad->name,
                   j->d, j->attempts);
         break;
     case V_RETRY:
         ob->stats.retried++;
+        j->ad->health.retried++;
+        /* the provider did not take it: a sign of its health */
+        j->ad->health.consecutive_failures++;
         log_info("outbox", "%s: delivery %s retry in %lld ms (%s)", j->ad->name,
                  j->d, j->due_ms - now_ms(), j->error);
         break;
     case V_FAILED:
         ob->stats.failed++;
+        j->ad->health.failed++; /* refused for good: the message, not the
+                                   provider (bad number, blocked bot) */
         log_info("outbox", "%s: delivery %s failed (%s)", j->ad->name, j->d,
                  j->error);
         break;
     case V_DEAD:
         ob->stats.dead++;
+        j->ad->health.dead++;
         log_warn("outbox", "%s: delivery %s dead-lettered (%s, %s)",
                  j->ad->name, j->d, j->reason ? j->reason : "", j->error);
         break;
@@ -1930,4 +1940,15 @@ int outbox_is_ready(const struct outbox *ob)
 void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out)
 {
     *out = ob->stats;
+}
+
+int outbox_adapter_health(const struct outbox *ob, int i,
+                          struct outbox_adapter_health *out)
+{
+    if (!ob || i < 0 || i >= ob->nads)
+        return RELAY_ENOTFOUND;
+    *out = ob->ads[i].health;
+    out->name = ob->ads[i].name;
+    out->failing = out->consecutive_failures >= OUTBOX_FAILING_AFTER ? 1 : 0;
+    return RELAY_OK;
 }

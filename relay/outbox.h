@@ -277,4 +277,21 @@ struct outbox_stats {
 };
 void outbox_get_stats(const struct outbox *ob, struct outbox_stats *out);
 
+/* Sends in a row the provider did not take (5xx, 429, timeouts, refused
+ * connections) before an adapter counts as failing. */
+#define OUTBOX_FAILING_AFTER 3
+
+/* One adapter as this process sees it, for /readyz and /metrics. */
+struct outbox_adapter_health {
+    const char *name;
+    uint64_t sent, retried, failed, dead;
+    unsigned long consecutive_failures; /* retries since the last send */
+    long long last_ok_ms;               /* unix ms of the last send; 0 */
+    int failing; /* consecutive_failures >= OUTBOX_FAILING_AFTER */
+};
+
+/* The i-th configured adapter's health; RELAY_ENOTFOUND past the end. */
+int outbox_adapter_health(const struct outbox *ob, int i,
+                          struct outbox_adapter_health *out);
+
 #endif

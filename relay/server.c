@@ -13,6 +13,7 @@
 
 #include "guard.h"
 
+#include "group_api.h"
 #include "http_api.h"
 #include "adapter.h"
 #include "outbox.h"
@@ -122,6 +123,73 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                         (size_t)n);
 }
 
+/* Per adapter: sends by outcome, whether the provider is failing now. */
+static size_t adapter_metrics(struct relay *relay, char *out, size_t cap,
+                              size_t off)
+{
+    struct outbox_adapter_health h;
+    int n = snprintf(out + off, cap - off,
+                     "# TYPE buurtrelay_adapter_sends_total counter\n"
+                     "# TYPE buurtrelay_adapter_up gauge\n"
+                     "# TYPE buurtrelay_adapter_consecutive_failures gauge\n");
+
+    if (n > 0 && off + (size_t)n < cap)
+        off += (size_t)n;
+    for (int i = 0; outbox_adapter_health(relay->outbox, i, &h) == RELAY_OK;
+         i++) {
+        n = snprintf(out + off, cap - off,
+                     "buurtrelay_adapter_sends_total{adapter=\"%s\","
+                     "outcome=\"sent\"} %llu\n"
+                     "buurtrelay_adapter_sends_total{adapter=\"%s\","
+                     "outcome=\"retried\"} %llu\n"
+                     "buurtrelay_adapter_sends_total{adapter=\"%s\","
+                     "outcome=\"failed\"} %llu\n"
+                     "buurtrelay_adapter_sends_total{adapter=\"%s\","
+                     "outcome=\"dead\"} %llu\n"
+                     "buurtrelay_adapter_up{adapter=\"%s\"} %d\n"
+                     "buurtrelay_adapter_consecutive_failures{adapter=\"%s\"} "
+                     "%lu\n",
+                     h.name, (unsigned long long)h.sent, h.name,
+                     (unsigned long long)h.retried, h.name,
+                     (unsigned long long)h.failed, h.name,
+                     (unsigned long long)h.dead, h.name, !h.failing, h.name,
+                     h.consecutive_failures);
+        if (n > 0 && off + (size_t)n < cap)
+            off += (size_t)n;
+    }
+    return off;
+}
+
+/*
+ * /readyz's "adapters": {"name": "up"|"failing"}. A failing provider
+ * does not make the relay unready: posts are still taken and deliveries
+ * wait in the outbox (retried, never lost); the state is there for the
+ * operator's dashboards.
+ */
+static void adapters_status(struct relay *relay, char *status, size_t cap)
+{
+    struct outbox_adapter_health h;
+    char part[512];
+    size_t used = 0, len = strlen(status);
+    int n;
+
+    if (!relay->outbox || len < 2 || status[len - 1] != '}')
+        return;
+    part[0] = '\0';
+    for (int i = 0; outbox_adapter_health(relay->outbox, i, &h) == RELAY_OK;
+         i++) {
+        n = snprintf(part + used, sizeof(part) - used, "%s\"%s\":\"%s\"",
+                     i ? "," : "", h.name, h.failing ? "failing" : "up");
+        if (n < 0 || used + (size_t)n >= sizeof(part))
+            return; /* does not fit: the answer without them */
+        used += (size_t)n;
+    }
+    if (len + used + 16 > cap)
+        return;
+    /* {"ready":true,...} -> {"ready":true,...,"adapters":{...}} */
+    snprintf(status + len - 1, cap - len + 1, ",\"adapters\":{%s}}", part);
+}
+
 /* The outbox's counters, when SMS delivery is on. */
 static size_t outbox_metrics(struct relay *relay, char *out, size_t cap,
                              size_t off)
@@ -165,6 +233,7 @@ static size_t outbox_metrics(struct relay *relay, char *out, size_t cap,
         off += (size_t)n;
     if (!relay->adapters)
         return off;
+    off = adapter_metrics(relay, out, cap, off);
     n = snprintf(out + off, cap - off,
                  "# TYPE buurtrelay_outbox_queue_depth gauge\n");
     if (n > 0 && off + (size_t)n < cap)
@@ -210,6 +279,8 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     if (lws_hdr_copy(wsi, uri, sizeof(uri), WSI_TOKEN_DELETE_URI) > 0) {
         if (strcmp(uri, "/api/v1/session") == 0)
             return http_api_logout(relay, wsi, &pss->http);
+        if (strncmp(uri, "/api/v1/groups/", 15) == 0)
+            return group_api_delete(relay, wsi, uri, &pss->http);
         return respond_json(wsi, HTTP_STATUS_NOT_FOUND,
                             "{\"error\":\"not found\"}");
     }
@@ -225,6 +296,8 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     }
     if (strncmp(uri, "/api/v1/cases/", 14) == 0)
         return http_api_get_case(relay, wsi, uri, &pss->http);
+    if (strcmp(uri, "/api/v1/groups") == 0)
+        return group_api_get(relay, wsi, &pss->http);
     if (strncmp(uri, "/api/", 5) == 0) {
         int rc = http_api_get(relay, wsi, uri);
 
@@ -234,7 +307,7 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
     if (strcmp(uri, "/healthz") == 0)
         return respond_json(wsi, HTTP_STATUS_OK, "{\"status\":\"ok\"}");
     if (strcmp(uri, "/readyz") == 0) {
-        char status[512];
+        char status[1024];
 
         bus_status(relay->bus, status, sizeof(status));
         if (relay->shutting_down)
@@ -244,6 +317,7 @@ static int handle_http(struct lws *wsi, struct relay *relay, struct pss *pss)
             !relay->shutting_down)
             snprintf(status, sizeof(status),
                      "{\"ready\":false,\"outbox\":\"redis not ready\"}");
+        adapters_status(relay, status, sizeof(status));
         return respond_json(
             wsi,
             bus_is_ready(relay->bus) && !relay->shutting_down &&

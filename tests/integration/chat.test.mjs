@@ -317,6 +317,19 @@ describe('chat channels, groups and channel preferences', () => {
         });
         assert.deepEqual(Object.keys(view.deliveries.total).sort(), ['matrix', 'telegram', 'webhook']);
         console.log(`FIGURES providers failing: 3 groups, 3/3 delivered once, 0 duplicated, 0 lost, ${took} ms`);
+        // readiness names every adapter (a failing provider never makes the
+        // relay unready); metrics count the retries per adapter
+        const ready = await fetch(`${relay.http}/readyz`);
+        assert.equal(ready.status, 200);
+        const rj = await ready.json();
+        assert.deepEqual(Object.keys(rj.adapters).sort(), ['matrix', 'telegram', 'twilio', 'webhook', 'whatsapp']);
+        assert.equal(rj.adapters.telegram, 'up');
+        const metrics = await (await fetch(`${relay.http}/metrics`)).text();
+        for (const ch of ['telegram', 'matrix', 'webhook']) {
+            const m = metrics.match(new RegExp(`^buurtrelay_adapter_sends_total\\{adapter="${ch}",outcome="retried"\\} (\\d+)$`, 'm'));
+            assert.ok(m && Number(m[1]) >= 1, `${ch} retries counted`);
+        }
+        assert.match(metrics, /^buurtrelay_adapter_up\{adapter="telegram"\} 1$/m);
         pol.close();
     });
 
