@@ -118,6 +118,14 @@ enum adapter_verdict {
     ADAPTER_FAILED = 3, /* refused for good (bad number, ...) */
 };
 
+/*
+ * An adapter's RETRY with this error says the provider refused free text
+ * because the recipient's service window is closed (WhatsApp 131047):
+ * the core forgets the window (win:{ch}:{u}) and sends again at once, so
+ * the adapter builds the out-of-window form (a template) next time.
+ */
+#define ADAPTER_ERROR_SESSION_CLOSED "session_closed"
+
 /* What a provider said about one send. */
 struct adapter_result {
     enum adapter_verdict verdict;

@@ -50,14 +50,14 @@
  *           to the same user), 2 (service unavailable), 131000 (something
  *           went wrong), 131016 (service unavailable); Retry-After is
  *           honoured when present (Meta rarely sends one).
- *   FAILED  everything else as "wa_{code}", e.g. wa_131047 (outside the
- *           24-hour window: the core should fall back to the template),
- *           wa_131026 (undeliverable), wa_100 (invalid parameter),
- *           wa_190 (access token expired), wa_132018 (template
- *           parameters); "http_{status}" without a code.
- * The Cloud API has no idempotency key: a request that timed out may have
- * been sent, and retrying it may send twice (the outbox's documented
- * trade-off for urgent alerts).
+ *   RETRY   131047 (free text outside the 24-hour window) with the error
+ *           ADAPTER_ERROR_SESSION_CLOSED: the core forgets the window and
+ *           the next attempt is the template.
+ *   FAILED  everything else as "wa_{code}", e.g. wa_131026 (undeliverable),
+ * wa_100 (invalid parameter), wa_190 (access token expired), wa_132018
+ * (template parameters); "http_{status}" without a code. The Cloud API has no
+ * idempotency key: a request that timed out may have been sent, and retrying it
+ * may send twice (the outbox's documented trade-off for urgent alerts).
  *
  * WEBHOOKS, all at {hook}/webhook (configured in the Meta app, not per
  * message):
@@ -698,6 +698,15 @@ static int whatsapp_parse_response(void *priv, long status, const char *body,
         snprintf(out->error, sizeof(out->error), "wa_%lld", code);
     else
         snprintf(out->error, sizeof(out->error), "http_%ld", status);
+    if (code == 131047) {
+        /* free text outside the 24-hour window: the core forgets the
+         * window and we send the template instead */
+        out->verdict = ADAPTER_RETRY;
+        out->retry_after_s = 0;
+        snprintf(out->error, sizeof(out->error), "%s",
+                 ADAPTER_ERROR_SESSION_CLOSED);
+        return RELAY_OK;
+    }
     if (code_retryable(code) || status == 408 || status == 429 ||
         status >= 500 || status < 200) {
         out->verdict = ADAPTER_RETRY;

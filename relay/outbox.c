@@ -1019,6 +1019,22 @@ static void finish_job(struct ob_job *j)
 
 /* ---- Sending ---------------------------------------------------------- */
 
+/* The provider says the recipient's service window is closed: forget
+ * it (outbox.h win:{ch}:{u}) before the retry loads the delivery again
+ * (same link, so in order). */
+static void forget_window(struct ob_job *j)
+{
+    struct outbox *ob = j->ad->ob;
+    char k[KEY_MAX];
+    struct args a = {.n = 0};
+
+    if (key(k, "win:", j->ad->name, ":", j->u, NULL) < 0)
+        return;
+    push(&a, "DEL");
+    push(&a, k);
+    send_argv(ob, ob->cmd, ignore_reply, NULL, a.n, a.v, a.len);
+}
+
 static void http_done(void *p, int rc, long status, const char *body,
                       size_t len, const char *retry_after)
 {
@@ -1044,6 +1060,10 @@ static void http_done(void *p, int rc, long status, const char *body,
     } else if (res.verdict == ADAPTER_SENT) {
         snprintf(j->provider, sizeof(j->provider), "%s", res.provider_id);
         conclude(j, V_SENT, res.error);
+    } else if (res.verdict == ADAPTER_RETRY &&
+               strcmp(res.error, ADAPTER_ERROR_SESSION_CLOSED) == 0) {
+        forget_window(j);
+        retry_job(j, 0, res.error);
     } else if (res.verdict == ADAPTER_RETRY) {
         retry_job(j, res.retry_after_s, res.error);
     } else {

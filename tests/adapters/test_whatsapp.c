@@ -423,8 +423,9 @@ static void test_parse_response(void **state)
          "", ""},
         {200, "{\"messages\":[]}", NULL, ADAPTER_SENT, -1, "", ""},
         /* for good */
-        {400, ERR(131047, "Re-engagement message"), NULL, ADAPTER_FAILED, -1,
-         "", "wa_131047"},
+        /* outside the 24-hour window: retry at once as a template */
+        {400, ERR(131047, "Re-engagement message"), NULL, ADAPTER_RETRY, 0, "",
+         ADAPTER_ERROR_SESSION_CLOSED},
         {400, ERR(131026, "Message undeliverable"), NULL, ADAPTER_FAILED, -1,
          "", "wa_131026"},
         {400, ERR(100, "Invalid parameter"), NULL, ADAPTER_FAILED, -1, "",

@@ -352,6 +352,21 @@ describe('chat channels, groups and channel preferences', () => {
         await waitFor('the WhatsApp tip', async () => (await tips(redis, base)).some((t) => t.by === carol.id));
         // she wrote: the 24-hour window is open, free text is allowed now
         assert.equal(await redisCommand(redis.port, ['EXISTS', `win:whatsapp:${carol.id}`]), 1);
+        const pol = await connect(relay.url, { token: police.token });
+        const n0 = wa.messages.length;
+        await pol.postOk('chat-appeal-wa1', alert([B2], { title: 'Vermist: hond', body: SHORT }));
+        await waitFor('free text to carol', () => wa.messages.length > n0);
+        assert.equal(wa.messages.at(-1).type, 'text');
+        // Meta's view of the window differs (it closed): 131047, and the
+        // relay sends the template at once instead
+        wa.closeWindow('+31611110003');
+        const n1 = wa.messages.length;
+        await pol.postOk('chat-appeal-wa2', alert([B2], { title: 'Vermist: kat', body: SHORT }));
+        await waitFor('the template after 131047', () => wa.messages.length > n1);
+        assert.equal(wa.messages.length, n1 + 1);
+        assert.equal(wa.messages.at(-1).type, 'template');
+        assert.equal(await redisCommand(redis.port, ['EXISTS', `win:whatsapp:${carol.id}`]), 0);
+        pol.close();
     });
 
     test('a daily budget stops routine SMS, never a police appeal', async () => {
