@@ -126,12 +126,20 @@ enum adapter_verdict {
  */
 #define ADAPTER_ERROR_SESSION_CLOSED "session_closed"
 
+/*
+ * RETRY with this error and adapter_result.new_address says the chat
+ * moved (a Telegram group became a supergroup): the core stores the new
+ * address on the group link and sends again at once.
+ */
+#define ADAPTER_ERROR_MOVED "address_moved"
+
 /* What a provider said about one send. */
 struct adapter_result {
     enum adapter_verdict verdict;
     char provider_id[ADAPTER_PROVIDER_ID_MAX + 1]; /* SENT: may be "" */
     long retry_after_s; /* RETRY: the provider's wish in seconds, or -1 */
-    char error[ADAPTER_ERROR_MAX + 1]; /* "http_503", "21211": no PII */
+    char error[ADAPTER_ERROR_MAX + 1];      /* "http_503", "21211": no PII */
+    char new_address[ADAPTER_ADDR_MAX + 1]; /* ADAPTER_ERROR_MOVED only */
 };
 
 /*

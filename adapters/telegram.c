@@ -27,8 +27,8 @@
  * incoming reply names our message the same way). 429 and 5xx: retry
  * after parameters.retry_after or Retry-After, the longer of the two.
  * 400 with parameters.migrate_to_chat_id (a group became a supergroup):
- * failed "tg_migrated" (the address must change; the new id is not PII
- * but the core has no field to receive it yet). Other 400 (chat not
+ * retry at once with ADAPTER_ERROR_MOVED and the new chat id in
+ * new_address (the core moves the group link there). Other 400 (chat not
  * found, can't parse entities, message is too long) and 403 (bot
  * blocked by the user, kicked from the group, user never pressed
  * /start): failed for good, "tg_400" / "tg_403". 401 (token revoked or
@@ -554,8 +554,15 @@ static int telegram_parse_response(void *priv, long status, const char *body,
     }
     if (status == 400 &&
         json_id(member(root, "parameters"), "migrate_to_chat_id", &chat) == 0) {
-        out->verdict = ADAPTER_FAILED;
-        snprintf(out->error, sizeof(out->error), "tg_migrated");
+        if (chat < 0) {
+            out->verdict = ADAPTER_RETRY;
+            out->retry_after_s = 0;
+            snprintf(out->error, sizeof(out->error), "%s", ADAPTER_ERROR_MOVED);
+            snprintf(out->new_address, sizeof(out->new_address), "%lld", chat);
+        } else {
+            out->verdict = ADAPTER_FAILED; /* a supergroup id is negative */
+            snprintf(out->error, sizeof(out->error), "tg_migrated");
+        }
         goto out_delete;
     }
     snprintf(out->error, sizeof(out->error), "tg_%ld", status);

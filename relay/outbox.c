@@ -1019,6 +1019,59 @@ static void finish_job(struct ob_job *j)
 
 /* ---- Sending ---------------------------------------------------------- */
 
+/*
+ * A group link's chat moved. KEYS: 1 chatlink:{id}, 2 the new
+ * idx:link:{ch}:{index}. ARGV: 1 link id, 2 the new sealed address.
+ * Returns 0 when the link is gone, 1 moved.
+ */
+static const char move_script[] =
+    "local old = redis.call('HGET', KEYS[1], 'idx')\n"
+    "if not redis.call('HGET', KEYS[1], 'adapter') then return 0 end\n"
+    "if old and redis.call('GET', old) == ARGV[1] then\n"
+    "  redis.call('DEL', old)\n"
+    "end\n"
+    "redis.call('SET', KEYS[2], ARGV[1])\n"
+    "redis.call('HSET', KEYS[1], 'address', ARGV[2], 'idx', KEYS[2])\n"
+    "return 1\n";
+
+/*
+ * The provider says the chat moved (a Telegram group became a
+ * supergroup): a group link follows it (re-encrypted, re-indexed) and the
+ * delivery is sent again at once; a person's address is theirs to change,
+ * so theirs fails. Returns 1 when the job was retried.
+ */
+static int follow_move(struct ob_job *j, const char *new_address)
+{
+    struct outbox *ob = j->ad->ob;
+    const char *link = group_link_of(j->u);
+    char context[PII_CONTEXT_MAX], sealed[1024], index[PII_INDEX_HEX_BYTES];
+    char k_link[KEY_MAX], k_idx[KEY_MAX];
+    struct args a = {.n = 0};
+
+    if (!link || !new_address[0] || !adapter_id_valid(link))
+        return 0;
+    snprintf(context, sizeof(context), "link|address|%s", link);
+    if (pii_encrypt(ob->pii_key, context, new_address, strlen(new_address),
+                    sealed, sizeof(sealed)) < 0 ||
+        pii_blind_index(ob->pii_key, new_address, index) < 0 ||
+        key(k_link, "chatlink:", link, NULL) < 0 ||
+        key(k_idx, "idx:link:", j->ad->name, ":", index, NULL) < 0)
+        return 0;
+    push(&a, "EVAL");
+    push(&a, move_script);
+    push(&a, "2");
+    push(&a, k_link);
+    push(&a, k_idx);
+    push(&a, link);
+    push(&a, sealed);
+    if (send_argv(ob, ob->cmd, ignore_reply, NULL, a.n, a.v, a.len) < 0)
+        return 0;
+    log_info("outbox", "%s: group link %s moved to a new chat", j->ad->name,
+             link);
+    retry_job(j, 0, ADAPTER_ERROR_MOVED);
+    return 1;
+}
+
 /* The provider says the recipient's service window is closed: forget
  * it (outbox.h win:{ch}:{u}) before the retry loads the delivery again
  * (same link, so in order). */
@@ -1060,6 +1113,11 @@ static void http_done(void *p, int rc, long status, const char *body,
     } else if (res.verdict == ADAPTER_SENT) {
         snprintf(j->provider, sizeof(j->provider), "%s", res.provider_id);
         conclude(j, V_SENT, res.error);
+    } else if (res.verdict == ADAPTER_RETRY &&
+               strcmp(res.error, ADAPTER_ERROR_MOVED) == 0) {
+        if (!follow_move(j, res.new_address))
+            conclude(j, V_FAILED, "moved");
+        sodium_memzero(res.new_address, sizeof(res.new_address));
     } else if (res.verdict == ADAPTER_RETRY &&
                strcmp(res.error, ADAPTER_ERROR_SESSION_CLOSED) == 0) {
         forget_window(j);

@@ -455,7 +455,7 @@ static void test_parse_response(void **state)
          "{\"ok\":false,\"error_code\":400,\"description\":\"Bad Request: "
          "group chat was upgraded to a supergroup chat\",\"parameters\":{"
          "\"migrate_to_chat_id\":-1001234567890}}",
-         NULL, ADAPTER_FAILED, -1, "", "tg_migrated"},
+         NULL, ADAPTER_RETRY, 0, "", ADAPTER_ERROR_MOVED},
         {403,
          "{\"ok\":false,\"error_code\":403,\"description\":\"Forbidden: bot "
          "was blocked by the user\"}",
@@ -488,6 +488,10 @@ static void test_parse_response(void **state)
         assert_int_equal(r.retry_after_s, cases[i].retry_after_s);
         assert_string_equal(r.provider_id, cases[i].provider_id);
         assert_string_equal(r.error, cases[i].error);
+        /* the supergroup's id travels with the verdict */
+        assert_string_equal(
+            r.new_address,
+            strcmp(r.error, ADAPTER_ERROR_MOVED) == 0 ? "-1001234567890" : "");
     }
     adapter_instance_destroy(in);
 }

@@ -369,6 +369,33 @@ describe('chat channels, groups and channel preferences', () => {
         pol.close();
     });
 
+    test('a Telegram group that became a supergroup: the link follows it, nothing lost', async () => {
+        const B5 = 'BU01060201';
+        const r = await ctl(['group', 'link', '--adapter', 'telegram', '--address', '-5555', '--buurt', B5], { redisUrl: redis.url });
+        assert.equal(r.code, 0, r.stderr);
+        const pol = await connect(relay.url, { token: police.token });
+        const n0 = tg.messages.length;
+        tg.script('migrate:-1005555');
+        await pol.postOk('chat-appeal-mig1', alert([B5], { title: 'Vermist: fiets', body: SHORT }));
+        await waitFor('the appeal in the supergroup', () => tg.messages.some((m, i) => i >= n0 && m.to === '-1005555'));
+        await pol.postOk('chat-appeal-mig2', alert([B5], { title: 'Vermist: scooter', body: SHORT }));
+        await waitFor('the next appeal', () => count(tg.messages.slice(n0), (m) => m.to === '-1005555') === 2);
+        await delay(500);
+        assert.equal(count(tg.messages.slice(n0), (m) => m.to === '-5555'), 0);
+        assert.equal(count(tg.messages.slice(n0), (m) => m.to === '-1005555'), 2);
+        // a reply in the new chat is still the group's
+        const sent = tg.messages.filter((m) => m.to === '-1005555').at(-1);
+        const rep = await tg.sendReply({ hookUrl: `${relay.http}/hooks/telegram/update`, chat: '-1005555', group: true, from: '515151', text: 'Scooter staat bij de ingang van het park.', replyTo: sent.providerId });
+        assert.equal(rep.status, 200);
+        const inbox = await waitFor('the reply in the inbox', async () => {
+            const x = await redisCommand(redis.port, ['XRANGE', 'mo:inbox', '-', '+']);
+            return x.find(([, f]) => f.includes('Scooter staat bij de ingang van het park.'));
+        });
+        const f = inbox[1];
+        assert.match(f[f.indexOf('l') + 1], /^l[0-9a-f]{16}$/);
+        pol.close();
+    });
+
     test('a daily budget stops routine SMS, never a police appeal', async () => {
         const day = `budget:twilio:${new Date().toISOString().slice(0, 10).replace(/-/g, '')}`;
         const saved = await redisCommand(redis.port, ['GET', day]);
