@@ -70,9 +70,12 @@ struct relay_config {
      * adapter_set_build(); secrets live in files named here. */
     char adapter_lines[CONFIG_ADAPTER_LINES_MAX][CONFIG_STR_MAX];
     int adapter_line_count;
-    int outbox_worker;                /* this process sends */
-    long long outbox_batch;           /* entries read per stream at once */
-    long long outbox_claim_idle_ms;   /* reclaim deliveries pending longer */
+    int outbox_worker;                  /* this process sends */
+    long long outbox_batch;             /* entries read per stream at once */
+    long long outbox_claim_idle_ms;     /* reclaim deliveries pending longer */
+    long long outbox_claim_interval_ms; /* how often to look for them */
+    long long outbox_stale_ms; /* a send marker older than this was left by
+                                  a crash: dead-lettered "unconfirmed" */
     long long outbox_backoff_min_ms;  /* first retry delay */
     long long outbox_backoff_max_ms;  /* retry delay ceiling */
     long long outbox_ttl;             /* seconds delivery records live */

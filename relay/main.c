@@ -147,6 +147,8 @@ static int start_outbox(struct relay *relay, struct adapter_set *set,
     o.reconnect_min_ms = (long)cfg->redis_reconnect_min_ms;
     o.reconnect_max_ms = (long)cfg->redis_reconnect_max_ms;
     o.claim_idle_ms = (long)cfg->outbox_claim_idle_ms;
+    o.claim_interval_ms = (long)cfg->outbox_claim_interval_ms;
+    o.stale_ms = (long)cfg->outbox_stale_ms;
     if (o.stale_ms <= max_timeout)
         o.stale_ms = (long)max_timeout * 2;
     if (o.claim_idle_ms <= max_timeout)

@@ -605,6 +605,79 @@ describe('sms faults through the twilio simulator', () => {
     });
 });
 
+describe('a relay killed -9 holding deliveries', () => {
+    // Relay A takes a batch of deliveries but sends slowly (rate 2/s), so
+    // it dies with most of them read and unsent; relay B, started after,
+    // reclaims them (XAUTOCLAIM after outbox-claim-idle-ms) and sends
+    // them. A send A had started when it died is either accepted by the
+    // provider (then B must not send it again) or, when nobody can tell,
+    // dead-lettered "unconfirmed" after outbox-stale-ms: at most once, and
+    // visible. Counts are the simulator's own.
+    let redis;
+    let sim;
+    let police;
+    let residents;
+    let dir;
+
+    before(async () => {
+        redis = await startRedis();
+        sim = await startTwilioSim({ statusDelayMs: 20 });
+        dir = tempDir('buurtrelay-smsfault-kill-');
+        police = await makeUser({ role: 'police', redisUrl: redis.url });
+        residents = await addResidents(redis.url, N, 31000000);
+    });
+    after(async () => {
+        await sim?.close();
+    });
+
+    const config = (port, more) => [
+        'adapter twilio',
+        `twilio.api-url ${sim.url}`,
+        `twilio.account-sid ${sim.accountSid}`,
+        `twilio.auth-token-file ${secretFile(dir, 'twilio.token', sim.authToken)}`,
+        'twilio.from +3197010000001',
+        `twilio.public-url http://127.0.0.1:${port}`,
+        'twilio.timeout-ms 1000',
+        'outbox-claim-idle-ms 1000',
+        'outbox-claim-interval-ms 300',
+        'outbox-stale-ms 3000',
+        ...more,
+    ].join('\n');
+
+    test('another relay reclaims them: every resident once, nothing lost silently', { timeout: 45000 }, async () => {
+        const tag = `K${randomBytes(3).toString('hex')}`;
+        const portA = await relayPort();
+        const a = await startRelayOn({ redisUrl: redis.url, port: portA, extraConfig: config(portA, ['twilio.rate 2', 'twilio.burst 1']) });
+        const ack = await appeal(a, police, 'smsfault-kill', tag);
+        const ours = () => sim.messages.filter((m) => m.body.includes(tag));
+        await until('A sent a few', () => ours().length >= 2, 15000);
+        await a.stop('SIGKILL');
+        const killedAt = Date.now();
+        const sentByA = ours().length;
+        const portB = await relayPort();
+        const b = await startRelayOn({ redisUrl: redis.url, port: portB, extraConfig: config(portB, []) });
+        const dead = async () => (await redisCommand(redis.port, ['XRANGE', 'dead:twilio', '-', '+']))
+            .filter(([, f]) => f.includes(ack.case) && f.includes('unconfirmed')).length;
+        await until('every resident reached or accounted for', async () => tally(ours(), residents).delivered + await dead() >= N, 25000);
+        const doneAt = Date.now();
+        await delay(1500); // a duplicate would show by now
+        const t = tally(ours(), residents);
+        const unconfirmed = await dead();
+        const metrics = await (await fetch(`${b.http}/metrics`)).text();
+        const claimed = Number(metrics.match(/^buurtrelay_outbox_deliveries_total\{event="claimed"\} (\d+)$/m)?.[1] ?? 0);
+        figures('kill9_reclaim', { queued: N, ...t }, [
+            `sent by A before the kill ${sentByA}`, `reclaimed by B ${claimed}`,
+            `dead-lettered unconfirmed ${unconfirmed}`, `all accounted for ${doneAt - killedAt} ms after the kill`,
+        ]);
+        assert.equal(t.duplicated, 0, 'nobody got the appeal twice');
+        assert.equal(t.extra, 0);
+        assert.equal(t.delivered + unconfirmed, N, 'every delivery sent once or visibly dead-lettered');
+        assert.ok(unconfirmed <= 1, 'at most the one send A had in flight is unconfirmed');
+        assert.ok(claimed >= N - sentByA - 1, `B reclaimed A's unsent deliveries (${claimed})`);
+        await b.stop();
+    });
+});
+
 // Every dlv:* hash and string (states, summaries, delivery records): for
 // "nothing changed" checks.
 async function dumpDlv(redis) {

@@ -792,7 +792,7 @@ static void test_sample_config_parses(void **state)
         }
     }
     fclose(f);
-    assert_int_equal(keys, 44);
+    assert_int_equal(keys, 46);
 }
 
 int main(void)
