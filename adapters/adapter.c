@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include <cjson/cJSON.h>
 #include <sodium.h>
 
 #include "error.h"
@@ -723,4 +724,100 @@ int adapter_read_secret(const char *path, char *out, size_t outlen, char *err,
     out[n - start] = '\0';
     sodium_memzero(buf, sizeof(buf));
     return RELAY_OK;
+}
+
+/* ---- Shared by the chat adapters ----------------------------------------- */
+
+const char *adapter_kind_header(const char *kind)
+{
+    static const struct {
+        const char *kind, *header;
+    } map[] = {
+        {"appeal", "Politie-oproep"},
+        {"approval", "Politie-oproep"},
+        {"update", "Update politie-oproep"},
+        {"closing", "Afgesloten"},
+        {"status", "Uw melding"},
+        {"notice", "Bericht"},
+        {"test", "Test"},
+    };
+
+    for (size_t i = 0; kind && i < sizeof(map) / sizeof(map[0]); i++) {
+        if (strcmp(kind, map[i].kind) == 0)
+            return map[i].header;
+    }
+    return "Bericht";
+}
+
+size_t adapter_utf8_count(const char *s, size_t n)
+{
+    size_t count = 0;
+
+    for (size_t i = 0; i < n; i++)
+        count += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return count;
+}
+
+void adapter_buf_add_json(struct adapter_buf *b, const char *s, size_t n)
+{
+    static const char hexd[] = "0123456789abcdef";
+    size_t run = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t elen = 2;
+
+        if (c >= 0x20 && c != '"' && c != '\\')
+            continue;
+        adapter_buf_add(b, s + run, i - run);
+        run = i + 1;
+        esc[0] = '\\';
+        switch (c) {
+        case '"':
+        case '\\':
+            esc[1] = (char)c;
+            break;
+        case '\n':
+            esc[1] = 'n';
+            break;
+        case '\r':
+            esc[1] = 'r';
+            break;
+        case '\t':
+            esc[1] = 't';
+            break;
+        case '\b':
+            esc[1] = 'b';
+            break;
+        case '\f':
+            esc[1] = 'f';
+            break;
+        default:
+            memcpy(esc + 1, "u00", 3);
+            esc[4] = hexd[c >> 4];
+            esc[5] = hexd[c & 15];
+            elen = 6;
+            break;
+        }
+        adapter_buf_add(b, esc, elen);
+    }
+    adapter_buf_add(b, s + run, n - run);
+}
+
+static void json_wipe(cJSON *node)
+{
+    for (; node; node = node->next) {
+        if (node->valuestring)
+            sodium_memzero(node->valuestring, strlen(node->valuestring));
+        if (node->string)
+            sodium_memzero(node->string, strlen(node->string));
+        json_wipe(node->child);
+    }
+}
+
+void adapter_json_wipe_delete(struct cJSON *root)
+{
+    json_wipe(root);
+    cJSON_Delete(root);
 }

@@ -373,6 +373,9 @@ struct adapter_buf {
 
 void adapter_buf_add(struct adapter_buf *b, const char *s, size_t n);
 void adapter_buf_adds(struct adapter_buf *b, const char *s);
+/* Appends s[0..n) as the inside of a JSON string: '"', '\\' and control
+ * bytes escaped, everything else (UTF-8 included) as it is. */
+void adapter_buf_add_json(struct adapter_buf *b, const char *s, size_t n);
 /* Appends s[0..n) percent-encoded (RFC 3986 unreserved kept). */
 void adapter_buf_add_enc(struct adapter_buf *b, const char *s, size_t n);
 /* Appends "&name=value" (no '&' when b is empty), value encoded. */
@@ -418,6 +421,21 @@ int adapter_header_get(const char *const *headers, int nheaders,
 /* Retry-After as seconds from 'now' (unix seconds): delta-seconds or an
  * IMF-fixdate; -1 when absent or unparsable; 0 for a past date. */
 long adapter_retry_after(const char *value, long long now);
+
+/* The Dutch header every channel shows above a notice of 'kind'
+ * (adapter_msg.kind): "Politie-oproep", "Afgesloten", ... An unknown or
+ * NULL kind reads "Bericht": a new kind must never stop an alert. */
+const char *adapter_kind_header(const char *kind);
+
+/* Unicode code points of UTF-8 s[0..n) (bytes that are not
+ * continuation bytes). */
+size_t adapter_utf8_count(const char *s, size_t n);
+
+struct cJSON;
+/* Wipes every string of a parsed tree (message texts, phone numbers, ids:
+ * PII; cJSON frees without wiping), then deletes it; NULL is fine. The
+ * recursion is bounded by json_strict_parse()'s depth cap. */
+void adapter_json_wipe_delete(struct cJSON *root);
 
 /* True for [A-Za-z0-9_-]{1,ADAPTER_ID_MAX}. */
 int adapter_id_valid(const char *id);

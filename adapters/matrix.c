@@ -320,78 +320,7 @@ static void matrix_cleanup(void *priv)
 
 /* ---- Sending ---------------------------------------------------------- */
 
-/* The bold header for a message kind; unknown kinds read as a plain
- * notice rather than failing an alert over a label. */
-static const char *kind_header(const char *kind)
-{
-    static const struct {
-        const char *kind, *header;
-    } map[] = {
-        {"appeal", "Politie-oproep"},
-        {"approval", "Politie-oproep"},
-        {"update", "Update politie-oproep"},
-        {"closing", "Afgesloten"},
-        {"status", "Uw melding"},
-        {"notice", "Bericht"},
-        {"test", "Test"},
-    };
-
-    for (size_t i = 0; kind && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(kind, map[i].kind) == 0)
-            return map[i].header;
-    }
-    return "Bericht";
-}
-
 #define URGENT_PREFIX "\xF0\x9F\x9A\xA8 " /* U+1F6A8 police car light */
-
-/* Appends s[0..n) as the inside of a JSON string. */
-static void json_add(struct adapter_buf *b, const char *s, size_t n)
-{
-    static const char hexd[] = "0123456789abcdef";
-    size_t run = 0;
-
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t elen = 2;
-
-        if (c >= 0x20 && c != '"' && c != '\\')
-            continue;
-        adapter_buf_add(b, s + run, i - run);
-        run = i + 1;
-        esc[0] = '\\';
-        switch (c) {
-        case '"':
-        case '\\':
-            esc[1] = (char)c;
-            break;
-        case '\n':
-            esc[1] = 'n';
-            break;
-        case '\r':
-            esc[1] = 'r';
-            break;
-        case '\t':
-            esc[1] = 't';
-            break;
-        case '\b':
-            esc[1] = 'b';
-            break;
-        case '\f':
-            esc[1] = 'f';
-            break;
-        default:
-            memcpy(esc + 1, "u00", 3);
-            esc[4] = hexd[c >> 4];
-            esc[5] = hexd[c & 15];
-            elen = 6;
-            break;
-        }
-        adapter_buf_add(b, esc, elen);
-    }
-    adapter_buf_add(b, s + run, n - run);
-}
 
 /* Appends s[0..n) HTML-escaped, line breaks as <br>, as the inside of a
  * JSON string (the escapes never need JSON escaping themselves). */
@@ -430,11 +359,11 @@ static void html_json_add(struct adapter_buf *b, const char *s, size_t n)
         default:
             continue;
         }
-        json_add(b, s + run, i - run);
+        adapter_buf_add_json(b, s + run, i - run);
         run = i + 1;
         adapter_buf_adds(b, rep);
     }
-    json_add(b, s + run, n - run);
+    adapter_buf_add_json(b, s + run, n - run);
 }
 
 /* Appends s[0..n) as the inside of a JSON string with every line break
@@ -446,33 +375,24 @@ static void plain_json_add(struct adapter_buf *b, const char *s, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (s[i] != '\r')
             continue;
-        json_add(b, s + run, i - run);
+        adapter_buf_add_json(b, s + run, i - run);
         run = i + 1;
         if (i + 1 >= n || s[i + 1] != '\n')
             adapter_buf_adds(b, "\\n");
     }
-    json_add(b, s + run, n - run);
-}
-
-static size_t code_points(const char *s, size_t n)
-{
-    size_t count = 0;
-
-    for (size_t i = 0; i < n; i++)
-        count += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return count;
+    adapter_buf_add_json(b, s + run, n - run);
 }
 
 /* The event content for msg into body (see the top of the file). */
 static void build_content(struct adapter_buf *body,
                           const struct adapter_msg *msg)
 {
-    const char *header = kind_header(msg->kind);
+    const char *header = adapter_kind_header(msg->kind);
     const char *prefix = msg->urgent ? URGENT_PREFIX : "";
 
     adapter_buf_adds(body, "{\"msgtype\":\"m.text\",\"body\":\"");
-    json_add(body, prefix, strlen(prefix));
-    json_add(body, header, strlen(header));
+    adapter_buf_add_json(body, prefix, strlen(prefix));
+    adapter_buf_add_json(body, header, strlen(header));
     adapter_buf_adds(body, "\\n");
     plain_json_add(body, msg->text, msg->text_len);
     adapter_buf_adds(body, "\",\"format\":\"org.matrix.custom.html\","
@@ -505,7 +425,7 @@ static int matrix_build_request(void *priv, const struct adapter_msg *msg,
         !utf8_valid(msg->text, msg->text_len))
         return RELAY_EINVAL;
     /* never truncate: a cut police appeal can say the wrong thing */
-    cps = code_points(msg->text, msg->text_len);
+    cps = adapter_utf8_count(msg->text, msg->text_len);
     if (cps == 0 || cps > MATRIX_TEXT_MAX)
         return RELAY_EINVAL;
 
@@ -827,19 +747,6 @@ static int fill_message(const cJSON *ev, struct adapter_event *out)
     return RELAY_OK;
 }
 
-/* Wipes every string of a parsed transaction before it is freed: they
- * hold residents' messages and ids (PII), and cJSON frees without. */
-static void json_wipe(cJSON *node)
-{
-    for (; node; node = node->next) {
-        if (node->valuestring)
-            sodium_memzero(node->valuestring, strlen(node->valuestring));
-        if (node->string)
-            sodium_memzero(node->string, strlen(node->string));
-        json_wipe(node->child);
-    }
-}
-
 /*
  * One event per call: the core asks for index 0, 1, ... (parse_webhook_at)
  * until RELAY_ENOTFOUND, so a transaction carrying two replies gives both
@@ -888,8 +795,7 @@ static int matrix_parse_webhook_at(void *priv,
         memset(out, 0, sizeof(*out));
         rc = RELAY_ENOTFOUND; /* past the last message */
     }
-    json_wipe(root);
-    cJSON_Delete(root);
+    adapter_json_wipe_delete(root);
     return rc;
 }
 

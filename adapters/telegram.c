@@ -263,30 +263,6 @@ static void telegram_cleanup(void *priv)
 
 /* ---- Sending ------------------------------------------------------------ */
 
-/* The header for a kind. WHY a fallback instead of RELAY_EINVAL for an
- * unknown kind: a police alert that goes out under a plain "Bericht" is
- * better than one that is not sent because of a label. */
-static const char *kind_title(const char *kind)
-{
-    static const struct {
-        const char *kind, *title;
-    } map[] = {
-        {"appeal", "Politie-oproep"},
-        {"approval", "Politie-oproep"},
-        {"update", "Update politie-oproep"},
-        {"closing", "Afgesloten"},
-        {"status", "Uw melding"},
-        {"notice", "Bericht"},
-        {"test", "Test"},
-    };
-
-    for (size_t i = 0; kind && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(kind, map[i].kind) == 0)
-            return map[i].title;
-    }
-    return "Bericht";
-}
-
 /* UTF-16 code units of valid UTF-8: one per sequence, two for the
  * four-byte ones (outside the BMP). */
 static size_t utf16_units(const char *s, size_t len)
@@ -391,7 +367,7 @@ static void add_text(struct adapter_buf *b, const char *s, size_t n,
 static void add_message(struct adapter_buf *b, const struct adapter_msg *msg,
                         enum tg_mode mode)
 {
-    const char *title = kind_title(msg->kind);
+    const char *title = adapter_kind_header(msg->kind);
 
     adapter_buf_adds(b, "\"");
     if (mode == TG_MODE_HTML)
@@ -423,7 +399,7 @@ static int telegram_build_request(void *priv, const struct adapter_msg *msg,
         memchr(msg->text, '\0', msg->text_len) ||
         !utf8_valid(msg->text, msg->text_len))
         return RELAY_EINVAL;
-    title = kind_title(msg->kind);
+    title = adapter_kind_header(msg->kind);
     units = (msg->urgent ? 3 : 0) + utf16_units(title, strlen(title)) + 1 +
             utf16_units(msg->text, msg->text_len);
     if (units > TG_TEXT_LIMIT)
@@ -465,27 +441,6 @@ static int telegram_build_request(void *priv, const struct adapter_msg *msg,
 }
 
 /* ---- JSON helpers ------------------------------------------------------- */
-
-static void json_wipe(cJSON *node)
-{
-    for (; node; node = node->next) {
-        if (node->valuestring)
-            sodium_memzero(node->valuestring, strlen(node->valuestring));
-        if (node->string)
-            sodium_memzero(node->string, strlen(node->string));
-        json_wipe(node->child);
-    }
-}
-
-/* Wipes every string of a tree, then deletes it; NULL is fine. WHY:
- * updates and sendMessage results carry message texts and names (PII),
- * and cJSON frees without wiping. Recursion is bounded by the parse
- * depth (TG_JSON_DEPTH). */
-static void json_wipe_delete(cJSON *root)
-{
-    json_wipe(root);
-    cJSON_Delete(root);
-}
 
 static const cJSON *member(const cJSON *obj, const char *name)
 {
@@ -579,7 +534,7 @@ static int telegram_parse_response(void *priv, long status, const char *body,
     }
     out->verdict = ADAPTER_FAILED;
 out_delete:
-    json_wipe_delete(root);
+    adapter_json_wipe_delete(root);
     return RELAY_OK;
 }
 
@@ -696,7 +651,7 @@ static int telegram_parse_webhook(void *priv,
         return why && strcmp(why, "out of memory") == 0 ? RELAY_ENOMEM
                                                         : RELAY_EINVAL;
     rc = fill_event(root, out);
-    json_wipe_delete(root);
+    adapter_json_wipe_delete(root);
     if (rc < 0)
         event_reset(out);
     return rc;

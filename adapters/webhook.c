@@ -267,39 +267,6 @@ static int url_valid(const char *u)
 
 /* ---- Building --------------------------------------------------------- */
 
-/* The Dutch header for a kind; unknown kinds get the neutral "Bericht"
- * rather than a refusal (a new kind in the core must not stop alerts). */
-static const char *kind_title(const char *kind)
-{
-    static const struct {
-        const char *kind, *title;
-    } map[] = {
-        {"appeal", "Politie-oproep"},
-        {"approval", "Politie-oproep"},
-        {"update", "Update politie-oproep"},
-        {"closing", "Afgesloten"},
-        {"status", "Uw melding"},
-        {"notice", "Bericht"},
-        {"test", "Test"},
-    };
-
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(kind, map[i].kind) == 0)
-            return map[i].title;
-    }
-    return "Bericht";
-}
-
-/* Code points in valid UTF-8 (every byte that is not a continuation). */
-static size_t utf8_chars(const char *s, size_t n)
-{
-    size_t c = 0;
-
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return c;
-}
-
 /*
  * Appends s[0..n) as the inside of a JSON string; with 'slack' also
  * entity-encodes Slack's three control characters first. Input is valid
@@ -366,7 +333,7 @@ static void add_title(struct adapter_buf *b, const struct adapter_msg *msg)
 {
     if (msg->urgent)
         adapter_buf_adds(b, "\xF0\x9F\x9A\xA8 ");
-    adapter_buf_adds(b, kind_title(msg->kind));
+    adapter_buf_adds(b, adapter_kind_header(msg->kind));
 }
 
 static void build_slack_body(struct adapter_buf *body,
@@ -452,7 +419,7 @@ static int webhook_build_request(void *priv, const struct adapter_msg *msg,
     if (!adapter_id_valid(msg->delivery_id) || !url_valid(msg->to) ||
         !msg->kind || !msg->text || memchr(msg->text, '\0', msg->text_len) ||
         !utf8_valid(msg->text, msg->text_len) ||
-        utf8_chars(msg->text, msg->text_len) > WEBHOOK_TEXT_MAX)
+        adapter_utf8_count(msg->text, msg->text_len) > WEBHOOK_TEXT_MAX)
         return RELAY_EINVAL;
     /* the kind goes verbatim into the JSON body: keep it a plain word */
     for (const char *k = msg->kind; *k; k++) {

@@ -301,39 +301,6 @@ static void whatsapp_cleanup(void *priv)
 
 /* ---- Sending ----------------------------------------------------------- */
 
-/* The Dutch header of a notice kind; unknown kinds get the neutral
- * "Bericht" (a new kind must not stop an alert from going out). */
-static const char *kind_header(const char *kind)
-{
-    static const struct {
-        const char *kind, *header;
-    } map[] = {
-        {"appeal", "Politie-oproep"},
-        {"approval", "Politie-oproep"},
-        {"update", "Update politie-oproep"},
-        {"closing", "Afgesloten"},
-        {"status", "Uw melding"},
-        {"notice", "Bericht"},
-        {"test", "Test"},
-    };
-
-    for (size_t i = 0; kind && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(kind, map[i].kind) == 0)
-            return map[i].header;
-    }
-    return "Bericht";
-}
-
-/* Code points of valid UTF-8. */
-static size_t utf8_count(const char *s, size_t n)
-{
-    size_t c = 0;
-
-    for (size_t i = 0; i < n; i++)
-        c += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return c;
-}
-
 /* +, then 8 to 15 digits, the first not 0. */
 static int phone_valid(const char *to)
 {
@@ -467,39 +434,8 @@ static size_t template_clean(char *s, size_t n)
 /* Appends s[0..n) as a JSON string literal. */
 static void json_str(struct adapter_buf *b, const char *s, size_t n)
 {
-    static const char hexd[] = "0123456789abcdef";
-    size_t start = 0;
-
     adapter_buf_add(b, "\"", 1);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        char u[7];
-        const char *esc = NULL;
-
-        if (c == '"')
-            esc = "\\\"";
-        else if (c == '\\')
-            esc = "\\\\";
-        else if (c == '\n')
-            esc = "\\n";
-        else if (c == '\r')
-            esc = "\\r";
-        else if (c == '\t')
-            esc = "\\t";
-        else if (c < 0x20) {
-            memcpy(u, "\\u00", 4);
-            u[4] = hexd[c >> 4];
-            u[5] = hexd[c & 15];
-            u[6] = '\0';
-            esc = u;
-        }
-        if (!esc)
-            continue;
-        adapter_buf_add(b, s + start, i - start);
-        adapter_buf_adds(b, esc);
-        start = i + 1;
-    }
-    adapter_buf_add(b, s + start, n - start);
+    adapter_buf_add_json(b, s, n);
     adapter_buf_add(b, "\"", 1);
 }
 
@@ -555,10 +491,11 @@ static int whatsapp_build_request(void *priv, const struct adapter_msg *msg,
     if (!msg->to || !msg->text || msg->text_len == 0 || !phone_valid(msg->to) ||
         memchr(msg->text, '\0', msg->text_len) ||
         !utf8_valid(msg->text, msg->text_len) ||
-        utf8_count(msg->text, msg->text_len) > WA_MAX_TEXT_CHARS)
+        adapter_utf8_count(msg->text, msg->text_len) > WA_MAX_TEXT_CHARS)
         return RELAY_EINVAL;
     snprintf(header, sizeof(header), "%s%s",
-             msg->urgent ? "\xF0\x9F\x9A\xA8 " : "", kind_header(msg->kind));
+             msg->urgent ? "\xF0\x9F\x9A\xA8 " : "",
+             adapter_kind_header(msg->kind));
 
     neutralise(&text, msg->text, msg->text_len);
     if (text.oom) {
@@ -595,26 +532,6 @@ static int whatsapp_build_request(void *priv, const struct adapter_msg *msg,
 }
 
 /* ---- Responses --------------------------------------------------------- */
-
-/* Wipes every string of a cJSON tree (phone numbers, message text). The
- * recursion is bounded: json_strict_parse() caps the depth. */
-static void json_wipe(cJSON *n)
-{
-    for (; n; n = n->next) {
-        if (n->valuestring)
-            sodium_memzero(n->valuestring, strlen(n->valuestring));
-        if (n->string)
-            sodium_memzero(n->string, strlen(n->string));
-        json_wipe(n->child);
-    }
-}
-
-/* Wipes, then deletes a tree; NULL is fine. */
-static void json_wipe_delete(cJSON *root)
-{
-    json_wipe(root);
-    cJSON_Delete(root);
-}
 
 static const cJSON *member(const cJSON *obj, const char *name)
 {
@@ -689,11 +606,11 @@ static int whatsapp_parse_response(void *priv, long status, const char *body,
         if (id_ok(id))
             snprintf(out->provider_id, sizeof(out->provider_id), "%s",
                      id->valuestring);
-        json_wipe_delete(root);
+        adapter_json_wipe_delete(root);
         return RELAY_OK;
     }
     code = code_of(member(member(root, "error"), "code"));
-    json_wipe_delete(root);
+    adapter_json_wipe_delete(root);
     if (code >= 0)
         snprintf(out->error, sizeof(out->error), "wa_%lld", code);
     else
@@ -927,7 +844,7 @@ static int whatsapp_parse_webhook_at(void *priv,
         goto out;
     }
     rc = parse_notification(w, root, index, out);
-    json_wipe_delete(root);
+    adapter_json_wipe_delete(root);
 out:
     if (rc < 0) {
         adapter_event_cleanup(out);

@@ -403,16 +403,6 @@ static int hashed_key(char *out, const char *prefix, const char *ch,
     return key(out, prefix, ch, ":", hex, NULL);
 }
 
-/* Unicode code points of a UTF-8 text (continuation bytes not counted). */
-static size_t code_points(const char *s, size_t len)
-{
-    size_t n = 0;
-
-    for (size_t i = 0; i < len; i++)
-        n += ((unsigned char)s[i] & 0xC0) != 0x80;
-    return n;
-}
-
 static struct ob_adapter *find_adapter(const struct outbox *ob,
                                        const char *name)
 {
@@ -1160,7 +1150,7 @@ static void send_job(struct ob_job *j)
             return;
         }
         msg.info = &info;
-    } else if (code_points(j->text, j->text_len) >
+    } else if (adapter_utf8_count(j->text, j->text_len) >
                ad->in->ops->max_text_chars) {
         sodium_memzero(j->addr, sizeof(j->addr));
         conclude(j, V_FAILED, "too_long");
@@ -1447,7 +1437,7 @@ int outbox_check_text(const struct outbox *ob, const char *channel,
         return RELAY_ENOTFOUND;
     if (!(ad->in->ops->caps & ADAPTER_CAP_SMS)) {
         /* a chat message is one message up to the adapter's limit */
-        size_t n = code_points(text, len);
+        size_t n = adapter_utf8_count(text, len);
 
         memset(info, 0, sizeof(*info));
         info->parts = (unsigned)(n <= ad->in->ops->max_text_chars ? 1 : 2);

@@ -294,7 +294,7 @@ static void test_template_clean(void **state)
          "a b",
          "a\xC2\x85"
          "b"}, /* U+0085 */
-        {"a\vb\fc", "a b c", "a\\u000bb\\u000cc"},
+        {"a\vb\fc", "a b c", "a\\u000bb\\fc"},
         {" lead", " lead", " lead"},
         {"eind\n", "eind ", "eind\\n"},
         {"x\x01y", "x\\u0001y", "x\\u0001y"},
