@@ -1,5 +1,5 @@
 // sio_server.mjs PORT REDIS_URL - one Socket.IO 4 node with the classic
-// @socket.io/redis-adapter, for tests/bench/fanout.mjs. A client joins a
+// @socket.io/redis-adapter, for tests/bench/suite.mjs. A client joins a
 // room with 'join' (acked); 'pub' {ch, payload} broadcasts payload to the
 // room as event 'm' and is acked after the broadcast was handed to the
 // adapter (the adapter PUBLISHes it to Redis for other nodes; no
@@ -12,6 +12,8 @@ import { createClient } from 'redis';
 const [port, redisUrl] = process.argv.slice(2);
 const pub = createClient({ url: redisUrl });
 const sub = pub.duplicate();
+// A lost Redis connection is logged and reconnected, not a crash.
+for (const c of [pub, sub]) c.on('error', (e) => console.error(`redis: ${e.message}`));
 await Promise.all([pub.connect(), sub.connect()]);
 const http = createServer();
 const io = new Server(http, { transports: ['websocket'], perMessageDeflate: false, serveClient: false });

@@ -20,10 +20,10 @@
 #define HIST_BUCKETS (HIST_SUB * 38u)
 
 struct hist {
-    uint64_t count;                 /* values recorded */
-    uint64_t max;                   /* largest value, exact (us) */
-    uint64_t sum;                   /* for the mean (us) */
-    uint64_t bucket[HIST_BUCKETS];  /* counts per log-linear bucket */
+    uint64_t count;                /* values recorded */
+    uint64_t max;                  /* largest value, exact (us) */
+    uint64_t sum;                  /* for the mean (us) */
+    uint64_t bucket[HIST_BUCKETS]; /* counts per log-linear bucket */
 };
 
 /* Adds one value (microseconds). Never fails: huge values go to the top. */
