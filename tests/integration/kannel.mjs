@@ -84,7 +84,7 @@ export function parseFakeOutput(text) {
     return out;
 }
 
-async function waitFor(what, fn, { timeoutMs = 15000, intervalMs = 100 } = {}) {
+async function waitFor(what, fn, { timeoutMs = 30000, intervalMs = 100 } = {}) {
     const deadline = Date.now() + timeoutMs;
     let last;
     for (;;) {
