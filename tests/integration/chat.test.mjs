@@ -241,9 +241,15 @@ describe('chat channels, groups and channel preferences', () => {
     test('a Matrix reply in the linked room is a tip; the closing reaches every group', async () => {
         const pol = await connect(relay.url, { token: police.token });
         const sent = mx.messages.find((m) => m.to === MX_ROOM);
+        const forged = await mx.sendReply({ hookUrl: `${relay.http}/hooks/matrix`, chat: MX_ROOM, from: '@nep:matrix.example.org', text: 'Nep', replyTo: sent.providerId, forge: true });
+        assert.equal(forged.status, 403);
         const r = await mx.sendReply({ hookUrl: `${relay.http}/hooks/matrix`, chat: MX_ROOM, from: '@piet:matrix.example.org', text: 'Ik zag hem ook', replyTo: sent.providerId });
         assert.equal(r.status, 200);
+        // the homeserver sends the same transaction again (it missed our 200)
+        assert.equal((await mx.sendReply({ replay: true })).status, 200);
         await waitFor('the matrix tip', async () => (await tips(redis, appeal.case)).length >= 2);
+        await delay(300);
+        assert.equal((await tips(redis, appeal.case)).length, 2, 'one tip per message, none from the forged one');
         const before = { tg: tg.messages.length, mx: mx.messages.length, hook: hook.messages.length };
         await pol.postOk('chat-close-1', { kind: 'close', case: appeal.case, body: 'Gevonden, dank u.', outcome: 'found' });
         await waitFor('closings', () => tg.messages.length >= before.tg + 2 && mx.messages.length >= before.mx + 1 &&
@@ -339,6 +345,7 @@ describe('chat channels, groups and channel preferences', () => {
         assert.ok(urgentCase);
         const forged = await wa.sendStatus(msg, 'read', { forge: true });
         assert.equal(forged.status, 403);
+        assert.notEqual(await redisCommand(redis.port, ['HGET', `dlv:d:${await redisCommand(redis.port, ['GET', `dlv:key:${urgentCase}:${carol.id}:whatsapp`])}`, 'state']), 'read');
         assert.equal((await wa.sendStatus(msg, 'delivered')).status, 200);
         assert.equal((await wa.sendStatus(msg, 'read')).status, 200);
         assert.equal((await wa.sendStatus(msg, 'delivered')).status, 200); // late: never moves back
@@ -366,6 +373,21 @@ describe('chat channels, groups and channel preferences', () => {
         assert.equal(wa.messages.length, n1 + 1);
         assert.equal(wa.messages.at(-1).type, 'template');
         assert.equal(await redisCommand(redis.port, ['EXISTS', `win:whatsapp:${carol.id}`]), 0);
+        pol.close();
+    });
+
+    test('WhatsApp failing: 429 and 5xx delay the appeal, she gets it once', async () => {
+        const pol = await connect(relay.url, { token: police.token });
+        const n0 = wa.messages.length;
+        wa.script('429:1', '500', '503');
+        const t0 = Date.now();
+        await pol.postOk('chat-appeal-wa3', alert([B2], { title: 'Vermist: papegaai', body: SHORT }));
+        await waitFor('after the failures', () => wa.messages.length > n0, 15000);
+        const took = Date.now() - t0;
+        await delay(1500);
+        assert.equal(wa.messages.length, n0 + 1);
+        assert.equal(count(wa.requests.slice(-4), (q) => q.status >= 400), 3);
+        assert.ok(took >= 1000, `Retry-After honoured (${took} ms)`);
         pol.close();
     });
 
