@@ -219,6 +219,7 @@ static void drain_tick(uv_timer_t *t)
     relay->http = NULL;
     case_timers_stop(relay->timers);
     relay->timers = NULL;
+    session_keepalive_stop(relay);
 }
 
 static void on_signal(uv_signal_t *sig, int signum)
@@ -410,6 +411,7 @@ int main(int argc, char **argv)
         return 1;
     }
     relay.timers = case_timers_start(&relay);
+    session_keepalive_start(&relay);
     uv_signal_init(relay.loop, &relay.sigterm);
     uv_signal_init(relay.loop, &relay.sigint);
     uv_timer_init(relay.loop, &relay.drain_timer);

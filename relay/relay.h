@@ -41,6 +41,7 @@ struct relay_metrics {
     unsigned long bytes_out;
     unsigned long errors_sent;      /* error frames sent */
     unsigned long closed_slow;      /* closed with 4008 */
+    unsigned long closed_idle;      /* no frame or pong for idle-timeout */
     unsigned long closed_too_large; /* closed with 1009 */
     unsigned long upgrades_refused; /* 401/403 on the upgrade */
     unsigned long posts_acked;
@@ -83,7 +84,8 @@ struct relay {
     int shutting_down;
     uv_signal_t sigterm, sigint;
     uv_timer_t drain_timer;
-    uint64_t drain_started_ms; /* uv_now() when shutdown began */
+    uv_timer_t keepalive_timer; /* session.c: pings and idle timeouts */
+    uint64_t drain_started_ms;  /* uv_now() when shutdown began */
     char listen_host[128];
     int listen_port;
 };

@@ -66,6 +66,8 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                  "buurtrelay_errors_sent_total %lu\n"
                  "# TYPE buurtrelay_closed_slow_total counter\n"
                  "buurtrelay_closed_slow_total %lu\n"
+                 "# TYPE buurtrelay_closed_idle_total counter\n"
+                 "buurtrelay_closed_idle_total %lu\n"
                  "# TYPE buurtrelay_closed_too_large_total counter\n"
                  "buurtrelay_closed_too_large_total %lu\n"
                  "# TYPE buurtrelay_upgrades_refused_total counter\n"
@@ -92,10 +94,10 @@ static int respond_metrics(struct lws *wsi, struct relay *relay)
                  "buurtrelay_ready %d\n",
                  m->connections, m->connections_total, m->frames_in,
                  m->frames_out, m->bytes_out, m->errors_sent, m->closed_slow,
-                 m->closed_too_large, m->upgrades_refused, m->posts_acked,
-                 m->posts_failed, m->rate_limited, b.channels, b.published,
-                 b.delivered_live, b.gaps_repaired, b.replays, b.not_recovered,
-                 bus_is_ready(relay->bus));
+                 m->closed_idle, m->closed_too_large, m->upgrades_refused,
+                 m->posts_acked, m->posts_failed, m->rate_limited, b.channels,
+                 b.published, b.delivered_live, b.gaps_repaired, b.replays,
+                 b.not_recovered, bus_is_ready(relay->bus));
     off = n > 0 && (size_t)n < sizeof(out) ? (size_t)n : 0;
     n = snprintf(out + off, sizeof(out) - off,
                  "# TYPE buurtrelay_subscriptions gauge\n"
@@ -459,6 +461,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
             return -1;
         break;
     case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_RECEIVE_PONG:
     case LWS_CALLBACK_CLOSED:
     case LWS_CALLBACK_HTTP_BODY:
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
@@ -483,6 +486,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason,
         if (!pss->session)
             return 0;
         return session_writeable(pss->session);
+    case LWS_CALLBACK_RECEIVE_PONG:
+        if (pss->session)
+            session_pong(pss->session);
+        return 0;
     case LWS_CALLBACK_CLOSED:
         if (pss->session) {
             session_closed(pss->session);
@@ -537,7 +544,6 @@ static struct lws_protocols protocols[] = {
 
 /* Paths answered by the callback; everything else is a static file. */
 static struct lws_http_mount mounts[6];
-static lws_retry_bo_t retry_policy;
 
 static void lws_log_emit(int level, const char *line)
 {
@@ -570,10 +576,6 @@ int server_start(struct relay *relay)
     mounts[5].def = "index.html";
     mounts[5].origin_protocol = LWSMPRO_FILE;
 
-    memset(&retry_policy, 0, sizeof(retry_policy));
-    retry_policy.secs_since_valid_ping = (uint16_t)relay->cfg.ping_interval;
-    retry_policy.secs_since_valid_hangup = (uint16_t)relay->cfg.idle_timeout;
-
     memset(&info, 0, sizeof(info));
     foreign_loops[0] = relay->loop;
     info.foreign_loops = foreign_loops;
@@ -586,7 +588,8 @@ int server_start(struct relay *relay)
     info.mounts = mounts;
     info.user = relay;
     info.pcontext = &relay->lws;
-    info.retry_and_idle_policy = &retry_policy;
+    /* No lws validity policy: the relay pings and times out idle
+     * connections itself (session.c keepalive_tick says why). */
     info.timeout_secs = 10;
     /* The vhost explicitly: a context creates its default vhost even when
      * the port is taken (and only logs it), lws_create_vhost() says so. */

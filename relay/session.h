@@ -54,6 +54,14 @@ void session_close(struct session *s, int code, const char *reason);
 /* Bytes waiting in every client's send queue (for /metrics). */
 size_t session_queued_bytes(const struct relay *relay);
 
+/* A pong from the peer: it is alive (keepalive). */
+void session_pong(struct session *s);
+
+/* The relay's own ping / idle-timeout walk over every connection (see
+ * session.c keepalive_tick for why not lws's); stop closes the timer. */
+void session_keepalive_start(struct relay *relay);
+void session_keepalive_stop(struct relay *relay);
+
 /* Asks every session to close (shutdown: 1001 "going away"). */
 void session_close_all(struct relay *relay, int code, const char *reason);
 
