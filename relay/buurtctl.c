@@ -114,8 +114,8 @@ static const char usage_text[] =
     "      hours; without options prints kinds, channels and quiet\n"
     "  group link --adapter NAME --address ADDR --buurt CODE...\n"
     "             [--name TEXT] [--admin LOGIN]\n"
-    "      link a chat group / room (or a webhook URL) to buurten: it gets\n"
-    "      their police appeals, updates and closings, and replies in it\n"
+    "      link a chat group / room (or a webhook URL) to buurten, which\n"
+    "      sends it their police appeals, updates and closings; replies in it\n"
     "      become tips; the address is stored only encrypted; prints the id\n"
     "  group unlink --id ID       remove a link\n"
     "  group list [--buurt CODE]  id adapter buurten admin name, one a line\n"
@@ -805,16 +805,23 @@ static int login_opts(struct ctl *c, int argc, char **argv, int i,
     return 0;
 }
 
-/* Loads the config, connects and resolves 'login' to id. 0 or exit code. */
-static int open_user(struct ctl *c, const char *login, char *id)
+/* The config, then Redis: what every command that talks to Redis needs
+ * first. 0, or the exit status to return (the error was printed). */
+static int open_redis(struct ctl *c)
 {
     int rc = load_config(c);
 
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0)
-        return 1;
-    return find_user(c, login, id);
+    return connect_redis(c) != 0 ? 1 : 0;
+}
+
+/* Loads the config, connects and resolves 'login' to id. 0 or exit code. */
+static int open_user(struct ctl *c, const char *login, char *id)
+{
+    int rc = open_redis(c);
+
+    return rc != 0 ? rc : find_user(c, login, id);
 }
 
 static int cmd_user_disable(struct ctl *c, int argc, char **argv, int i)
@@ -1496,11 +1503,9 @@ static int cmd_audit_list(struct ctl *c, int argc, char **argv, int i)
         return rc < 0 ? 0 : rc;
     if (count_arg && parse_count(count_arg, &count) < 0)
         return usage(c, "--count must be 1 to %d", COUNT_MAX);
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0)
-        return 1;
     rc = audit_walk(c->redis, count, print_record, NULL);
     return rc < 0 ? redis_fail(c, rc) : 0;
 }
@@ -1513,10 +1518,10 @@ static int cmd_audit_verify(struct ctl *c, int argc, char **argv, int i)
 
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (load_audit_key(c, NULL) != 0 || connect_redis(c) != 0)
+    if (load_audit_key(c, NULL) != 0)
         return 1;
     rc = audit_verify(c->redis, c->audit_key, &res);
     if (rc == RELAY_OK) {
@@ -1744,11 +1749,9 @@ static int cmd_group_link(struct ctl *c, int argc, char **argv, int i)
     if (name && (strlen(name) > CHAT_LINK_NAME_MAX || strpbrk(name, "\r\n")))
         return usage(c, "--name: at most %d characters, one line",
                      CHAT_LINK_NAME_MAX);
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0)
-        return 1;
     if (admin && (rc = find_user(c, admin, admin_id)) != 0)
         return rc;
     if (load_audit_key(c, key) != 0)
@@ -1778,10 +1781,10 @@ static int cmd_group_unlink(struct ctl *c, int argc, char **argv, int i)
         return rc < 0 ? 0 : rc;
     if (!id || !channel_is_id(id) || strlen(id) > CHAT_LINK_ID_MAX)
         return usage(c, "--id ID is required");
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0 || load_audit_key(c, NULL) != 0)
+    if (load_audit_key(c, NULL) != 0)
         return 1;
     rc = chat_store_link_delete(c->redis, id);
     if (rc == RELAY_ENOTFOUND) {
@@ -1810,11 +1813,9 @@ static int cmd_group_list(struct ctl *c, int argc, char **argv, int i)
         return rc < 0 ? 0 : rc;
     if (buurt && (!channel_is_id(buurt) || strlen(buurt) != 10))
         return usage(c, "invalid buurt code '%s'", shown(buurt));
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0)
-        return 1;
     rc = chat_store_link_list(c->redis, buurt, print_link, NULL);
     return rc < 0 ? redis_fail(c, rc) : 0;
 }
@@ -1826,11 +1827,9 @@ static int cmd_sms_rebuild(struct ctl *c, int argc, char **argv, int i)
 
     if (rc != 0)
         return rc < 0 ? 0 : rc;
-    rc = load_config(c);
+    rc = open_redis(c);
     if (rc != 0)
         return rc;
-    if (connect_redis(c) != 0)
-        return 1;
     rc = user_store_sms_rebuild(c->redis, &added);
     if (rc < 0)
         return redis_fail(c, rc);

@@ -29,7 +29,7 @@
 #define WIGGLE 0.10     /* edge wiggle amplitude, in cells */
 #define SEG_M 40.0      /* target metres per edge segment */
 #define SEG_MAX 60      /* segments per lattice edge at most */
-#define ISLAND_EVERY 50 /* one cell in this many gets an island */
+#define ISLAND_EVERY 50 /* one cell in this many has an island */
 #define GM_SIDE 6       /* cells per gemeente side */
 
 struct city {

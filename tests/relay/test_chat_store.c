@@ -30,83 +30,27 @@
 #include "chat_store.h"
 #include "error.h"
 #include "pii.h"
+#include "redis_fixture.h"
 
-extern char **environ;
-
-static pid_t redis_pid;
 static redisContext *R;
 static unsigned char key[PII_KEY_BYTES];
 
-static int pick_port(void)
-{
-    struct sockaddr_in a = {0};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
-
 static int group_setup(void **state)
 {
-    char port[16];
-    char *argv[] = {"redis-server", "--port", port,   "--bind",
-                    "127.0.0.1",    "--save", "",     "--appendonly",
-                    "no",           "--dir",  "/tmp", "--loglevel",
-                    "warning",      NULL};
-    struct timeval tv = {1, 0};
-    int p;
+    int port;
 
     (void)state;
     if (sodium_init() < 0)
         return -1;
     randombytes_buf(key, sizeof(key));
-    p = pick_port();
-    if (p < 0)
-        return -1;
-    snprintf(port, sizeof(port), "%d", p);
-    if (posix_spawnp(&redis_pid, "redis-server", NULL, NULL, argv, environ) !=
-        0) {
-        redis_pid = 0;
-        return 0;
-    }
-    for (int i = 0; i < 100; i++) {
-        struct timespec ts = {0, 50000000};
-
-        R = redisConnectWithTimeout("127.0.0.1", p, tv);
-        if (R && !R->err) {
-            redisReply *r = redisCommand(R, "PING");
-
-            if (r) {
-                freeReplyObject(r);
-                return 0;
-            }
-        }
-        if (R)
-            redisFree(R);
-        R = NULL;
-        nanosleep(&ts, NULL);
-    }
-    return -1;
+    return redis_fixture_start(&port, &R);
 }
 
 static int group_teardown(void **state)
 {
-    int status;
-
     (void)state;
-    if (R)
-        redisFree(R);
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, &status, 0);
-    }
+    redis_fixture_stop(R);
+    R = NULL;
     return 0;
 }
 

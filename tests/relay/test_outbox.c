@@ -42,8 +42,7 @@
 #include "http_client.h"
 #include "outbox.h"
 #include "pii.h"
-
-extern char **environ;
+#include "redis_fixture.h"
 
 #define SRV_BUF_MAX (64 * 1024)
 #define MAX_REQS 64
@@ -51,27 +50,10 @@ extern char **environ;
 
 /* ---- redis-server ------------------------------------------------------ */
 
-static pid_t redis_pid;
 static int redis_port;
 static char redis_url[64];
 static redisContext *R;
 static unsigned char pii_key[PII_KEY_BYTES];
-
-static int pick_port(void)
-{
-    struct sockaddr_in a = {0};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0)
-        return -1;
-    port = ntohs(a.sin_port);
-    close(fd);
-    return port;
-}
 
 static redisReply *cmd(const char *fmt, ...)
 {
@@ -134,60 +116,21 @@ static long long get_int(const char *fmt, ...)
 
 static int group_setup(void **state)
 {
-    char port[16];
-    char *argv[] = {"redis-server", "--port", port,   "--bind",
-                    "127.0.0.1",    "--save", "",     "--appendonly",
-                    "no",           "--dir",  "/tmp", "--loglevel",
-                    "warning",      NULL};
-    struct timeval tv = {1, 0};
-
     (void)state;
     if (sodium_init() < 0)
         return -1;
     randombytes_buf(pii_key, sizeof(pii_key));
-    redis_port = pick_port();
-    if (redis_port < 0)
+    if (redis_fixture_start(&redis_port, &R) < 0)
         return -1;
-    snprintf(port, sizeof(port), "%d", redis_port);
     snprintf(redis_url, sizeof(redis_url), "redis://127.0.0.1:%d", redis_port);
-    if (posix_spawnp(&redis_pid, "redis-server", NULL, NULL, argv, environ) !=
-        0) {
-        redis_pid = 0;
-        return 0; /* tests skip */
-    }
-    for (int i = 0; i < 100; i++) {
-        R = redisConnectWithTimeout("127.0.0.1", redis_port, tv);
-        if (R && !R->err) {
-            redisReply *r = redisCommand(R, "PING");
-
-            if (r) {
-                freeReplyObject(r);
-                return 0;
-            }
-        }
-        if (R)
-            redisFree(R);
-        R = NULL;
-        {
-            struct timespec ts = {0, 50000000};
-
-            nanosleep(&ts, NULL);
-        }
-    }
-    return -1;
+    return 0;
 }
 
 static int group_teardown(void **state)
 {
-    int status;
-
     (void)state;
-    if (R)
-        redisFree(R);
-    if (redis_pid > 0) {
-        kill(redis_pid, SIGTERM);
-        waitpid(redis_pid, &status, 0);
-    }
+    redis_fixture_stop(R);
+    R = NULL;
     return 0;
 }
 
@@ -657,7 +600,7 @@ static void setup_instance(const char *const *kv, size_t n)
 
 static int setup(void **state)
 {
-    if (!redis_pid) {
+    if (!R) {
         skip();
         return 0;
     }
@@ -688,7 +631,7 @@ static void start_worker(void)
 
 static int teardown(void **state)
 {
-    if (!redis_pid)
+    if (!R)
         return 0;
     outbox_destroy(F.ob);
     outbox_destroy(F.producer);
