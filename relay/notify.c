@@ -64,6 +64,17 @@ static struct notify_plan *plan_take(const struct post_op *op)
 
 /* ---- Lua scripts ------------------------------------------------------ */
 
+/* person(u): what channel choice needs of account u, as the 5-tuple
+ * {id, channels, has phone '1'/'0', contact kinds, quiet}; nil for a
+ * disabled or missing account. Shared by both scripts below. */
+#define NOTIFY_LUA_PERSON                                                      \
+    "local function person(u)\n"                                               \
+    "  local f = redis.call('HMGET', 'user:' .. u, 'channels', 'phone',\n"     \
+    "    'contact_kinds', 'quiet', 'disabled', 'role')\n"                      \
+    "  if not f[6] or f[5] == '1' then return nil end\n"                       \
+    "  return {u, f[1] or '', f[2] and '1' or '0', f[3] or '', f[4] or ''}\n"  \
+    "end\n"
+
 /*
  * Recipients. ARGV: 1 'buurten' | 'user', 2 groups '1'/'0', 3 the case,
  * 4 the delivery case, 5 ttl s, 6.. buurt codes (or the one user id).
@@ -73,7 +84,7 @@ static struct notify_plan *plan_take(const struct post_op *op)
  * links of 2-tuples (link id, adapter). Disabled accounts are skipped
  * (the buurt sets never hold them; a single user is checked).
  */
-static const char recipients_script[] =
+static const char recipients_script[] = NOTIFY_LUA_PERSON
     "local ids = {}\n"
     "redis.call('SADD', 'notify:dcases:' .. ARGV[3], ARGV[4])\n"
     "redis.call('EXPIRE', 'notify:dcases:' .. ARGV[3], ARGV[5])\n"
@@ -89,14 +100,9 @@ static const char recipients_script[] =
     "end\n"
     "local people = {}\n"
     "for _, u in ipairs(ids) do\n"
-    "  local f = redis.call('HMGET', 'user:' .. u, 'channels', 'phone',\n"
-    "    'contact_kinds', 'quiet', 'disabled', 'role')\n"
-    "  if f[6] and f[5] ~= '1' then\n"
-    "    people[#people + 1] = u\n"
-    "    people[#people + 1] = f[1] or ''\n"
-    "    people[#people + 1] = f[2] and '1' or '0'\n"
-    "    people[#people + 1] = f[3] or ''\n"
-    "    people[#people + 1] = f[4] or ''\n"
+    "  local p = person(u)\n"
+    "  if p then\n"
+    "    for _, v in ipairs(p) do people[#people + 1] = v end\n"
     "  end\n"
     "end\n"
     "local links, seen = {}, {}\n"
@@ -133,14 +139,9 @@ static const char fallback_take_script[] =
  * adapter, '' when it has no delivery), text or '', kind or ''}: the text
  * and kind of the person's first delivery of that notice.
  */
-static const char fallback_state_script[] =
+static const char fallback_state_script[] = NOTIFY_LUA_PERSON
     "local u = ARGV[2]\n"
-    "local f = redis.call('HMGET', 'user:' .. u, 'channels', 'phone',\n"
-    "  'contact_kinds', 'quiet', 'disabled', 'role')\n"
-    "local person = {}\n"
-    "if f[6] and f[5] ~= '1' then\n"
-    "  person = {u, f[1] or '', f[2] and '1' or '0', f[3] or '', f[4] or ''}\n"
-    "end\n"
+    "local who = person(u) or {}\n"
     "local states, text, kind = {}, '', ''\n"
     "for i = 3, #ARGV do\n"
     "  local d = redis.call('GET', 'dlv:key:' .. ARGV[1] .. ':' .. u .. ':'\n"
@@ -157,7 +158,7 @@ static const char fallback_state_script[] =
     "  end\n"
     "  states[#states + 1] = st\n"
     "end\n"
-    "return {person, states, text, kind}\n";
+    "return {who, states, text, kind}\n";
 
 /* Unix ms until which a routine notice to this person waits (0: now). */
 static long long held_until(const struct relay *relay, const char *quiet)
